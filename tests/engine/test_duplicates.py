@@ -1,0 +1,70 @@
+"""Exact and near-duplicates: every pair knows both rows; blocking keeps recall."""
+
+import random
+
+from rapidfuzz import fuzz
+
+from lens_engine.duplicates import duplicate_groups, exact_duplicates, minhash_signatures, near_duplicates
+from lens_engine.text import normalize
+
+
+def test_exact_duplicates_ignore_case_and_spacing():
+    texts = ["Music for a wedding", "music  for a WEDDING ", "something else", None, "", "music for a wedding"]
+    assert exact_duplicates(texts) == [[0, 1, 5]]
+
+
+def test_near_duplicates_find_one_word_edits_and_not_unrelated_rows():
+    texts = [
+        "upbeat songs for a long summer road trip with friends",
+        "upbeat songs for a long summer road trip with family",
+        "quiet piano pieces to help me focus while studying",
+        "aggressive metal for lifting heavy weights at the gym",
+        "UPBEAT songs for a long summer road trip with friends",  # exact dup of 0
+    ]
+    pairs = near_duplicates(texts, threshold=0.85)
+    assert {(p.a, p.b) for p in pairs} == {(0, 1), (1, 4)}
+    for p in pairs:
+        assert abs(p.similarity - fuzz.ratio(normalize(texts[p.a]), normalize(texts[p.b])) / 100) < 1e-6
+    with_exact = {(p.a, p.b) for p in near_duplicates(texts, 0.85, include_exact=True)}
+    assert (0, 4) in with_exact
+
+
+def test_threshold_is_absolute():
+    texts = ["music for a rainy afternoon", "music for a sunny afternoon"]
+    sim = fuzz.ratio(texts[0], texts[1]) / 100
+    assert near_duplicates(texts, threshold=sim - 0.01)
+    assert not near_duplicates(texts, threshold=sim + 0.01)
+
+
+def test_blocking_recall_on_planted_pairs_at_scale():
+    rng = random.Random(0)
+    vocab = [f"w{i}" for i in range(3000)]
+    texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(10, 30))) for _ in range(5000)]
+    planted = []
+    for i in range(0, 5000, 50):
+        words = texts[i].split()
+        words[rng.randrange(len(words))] = rng.choice(vocab)
+        texts[i + 1] = " ".join(words)
+        planted.append((i, i + 1))
+    found = {(p.a, p.b) for p in near_duplicates(texts, threshold=0.85)}
+    recall = sum(p in found for p in planted) / len(planted)
+    assert recall >= 0.98
+    # And nothing unplanted: random rows are far apart.
+    assert found <= set(planted) | {(a, b) for a, b in found if fuzz.ratio(texts[a], texts[b]) >= 85}
+
+
+def test_minhash_estimates_jaccard():
+    a = "the quick brown fox jumps over the lazy dog near the river bank"
+    b = "the quick brown fox jumps over the lazy cat near the river bank"
+    sig = minhash_signatures([a, b], shingle_chars=5)
+    estimate = (sig[0] == sig[1]).mean()
+    shingles = [{t[i:i + 5] for i in range(len(t) - 4)} for t in (a, b)]
+    exact = len(shingles[0] & shingles[1]) / len(shingles[0] | shingles[1])
+    assert abs(estimate - exact) < 0.15
+
+
+def test_duplicate_groups_are_connected_components():
+    from lens_engine.duplicates import DuplicatePair
+
+    groups = duplicate_groups([DuplicatePair(0, 3, 0.9), DuplicatePair(3, 7, 0.9), DuplicatePair(1, 2, 0.95)], 8)
+    assert groups == [[0, 3, 7], [1, 2]]
