@@ -207,13 +207,15 @@ def realistic_rows(n_rows: int, seed: int = 0) -> list[str]:
         records = list(csv.DictReader(f))
     queries = [r["query"].strip() for r in records if r["query"].strip()]
     artists = sorted({a.strip() for r in records for a in r["recommended artists"].split(",") if a.strip()})
-    rows = []
+    rows: list[str] = []
     # Templates are drawn with a skewed weight, as an LLM's favourite phrasings are.
     weights = [1 / (k + 1) for k in range(len(_OPENINGS))]
-    for _ in range(n_rows):
+    while len(rows) < n_rows:
         template = rng.choices(_OPENINGS, weights)[0]
         a, b, c = rng.sample(artists, 3)
-        rows.append(template.format(q=rng.choice(queries), a=a, b=b, c=c))
+        row = template.format(q=rng.choice(queries), a=a, b=b, c=c)
+        if 10 <= len(row.split()) <= 30:
+            rows.append(row)
     return rows
 
 

@@ -132,6 +132,8 @@ class ColumnData:
 @dataclass
 class ColumnResult:
     column: str
+    texts: list[str | None] = field(default_factory=list, repr=False)
+    values: list[FieldValue | None] = field(default_factory=list, repr=False)
     exact_groups: list[list[int]] = field(default_factory=list)
     near_pairs: list[DuplicatePair] = field(default_factory=list)
     semantic_pairs: list[tuple[int, int, float]] = field(default_factory=list)
@@ -339,7 +341,7 @@ def _analyze_column(
     check: Callable[[], None],
     timings: dict[str, float],
 ) -> ColumnResult:
-    result = ColumnResult(data.name)
+    result = ColumnResult(data.name, texts, data.values)
     n_text = sum(1 for t in texts if t)
     min_count = dominant_count(n_text, settings.min_share, settings.min_rows)
 
@@ -392,20 +394,33 @@ def _analyze_column(
             repetition[present] = row_repetition(present_texts)
         result.row_repetition = repetition
     check()
-    if settings.clusters and result.tagged is not None:
-        from .hierarchy import cluster_hierarchy
-
+    if settings.clusters:
         with _timed(timings, "clusters"):
-            present = [r for r, t in enumerate(texts) if t]
-            hierarchy = cluster_hierarchy(
-                [texts[r] for r in present], [result.tagged[r] for r in present],
-                result.embeddings[present] if result.embeddings is not None else None, ks=settings.ks,
-            )
-            # Clusters are computed over the rows that have text; number them as data rows.
-            if len(present) != len(texts):
-                hierarchy = hierarchy.remap_rows(present, len(texts))
-            result.clusters = hierarchy
+            result.clusters = column_clusters(result, texts, settings)
     return result
+
+
+def column_clusters(result: ColumnResult, texts: Sequence[str | None], settings: Settings):
+    """The cluster hierarchy of one analysed column (None without tags).
+
+    Kept apart from the findings because it is the slowest corpus-level step:
+    the language server computes it only when a view asks for it.
+    """
+    from .hierarchy import cluster_hierarchy
+
+    if result.tagged is None:
+        return None
+    present = [r for r, t in enumerate(texts) if t]
+    if not present:
+        return None
+    hierarchy = cluster_hierarchy(
+        [texts[r] for r in present], [result.tagged[r] for r in present],
+        result.embeddings[present] if result.embeddings is not None else None, ks=settings.ks,
+    )
+    # Clusters are computed over the rows that have text; number them as data rows.
+    if len(present) != len(texts):
+        hierarchy = hierarchy.remap_rows(present, len(texts))
+    return hierarchy
 
 
 def _tagged(texts, settings: Settings, store: RowStore, progress, check) -> list[TaggedText | None]:

@@ -48,7 +48,7 @@ class Settings:
     # Semantics
     semantic: bool = True
     embedding_model: str | None = None  # None: the bundled all-MiniLM-L6-v2
-    semantic_duplicate_threshold: float = 0.95
+    semantic_duplicate_threshold: float = 0.92
     device: str | None = None  # None: cuda when present, else cpu
 
     # Clusters

