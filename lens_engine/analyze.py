@@ -26,6 +26,7 @@ from .findings import Finding, RelatedRow
 from .phrases import RepeatedPhrase, lexical_repetition
 from .seeds import SeedCopy, read_seeds_file, seed_copies, seed_rows_by_text, seed_rows_by_value
 from .source import Position, Range
+from .suppressions import load_suppressions, row_key
 from .syntax import SyntacticTemplate, TaggedText, dominant_count, load_pipeline, syntactic_templates, tag_texts
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -287,8 +288,10 @@ def _analyze(
     extra_seeds: list[str] = []
     if settings.seed_column:
         if settings.seed_column not in reader.columns:
-            findings.append(Finding("missing-column", F.Severity.ERROR,
-                                    f"there is no seed column {settings.seed_column!r}; the columns are: {', '.join(reader.columns)}",
+            # Information only: an editor-wide seed column setting meets files without it.
+            findings.append(Finding("missing-column", F.Severity.INFORMATION,
+                                    f"there is no seed column {settings.seed_column!r}, so seeds are not checked; "
+                                    f"the columns are: {', '.join(reader.columns) or '(none)'}",
                                     None, Range(Position(0, 0), Position(0, 0)), settings.seed_column))
         else:
             values = [r.text(settings.seed_column) for r in read.records]
@@ -310,6 +313,9 @@ def _analyze(
         findings.extend(_column_findings(data, result, settings, seed_rows, read.rows))
 
     findings.extend(_problem_findings(reader.problems, settings))
+    suppressed = load_suppressions(Path(reader.path)) if reader.path else set()
+    if suppressed:
+        findings = [f for f in findings if not _is_suppressed(f, result_columns, suppressed)]
     findings.sort(key=lambda f: (f.range.start.line, f.range.start.character, f.code))
     timings["total"] = time.perf_counter() - t0
     return AnalysisResult(
@@ -317,6 +323,13 @@ def _analyze(
         all_columns=reader.columns, findings=findings, per_column=result_columns, seed_rows=seed_rows,
         notes=notes, timings=timings, row_ranges=[r.range for r in read.records],
     )
+
+
+def _is_suppressed(f: Finding, columns: dict[str, "ColumnResult"], suppressed: set[tuple[str, str, str]]) -> bool:
+    if f.row is None or f.column not in columns:
+        return False
+    value = columns[f.column].values[f.row]
+    return value is not None and (f.code, f.column, row_key(value.text)) in suppressed
 
 
 def _timed(timings: dict[str, float], name: str):

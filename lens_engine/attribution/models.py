@@ -250,9 +250,25 @@ def lora_parameter_names(model: torch.nn.Module) -> list[str]:
     return [n for n, _ in model.named_parameters() if ".lora_A." in n or ".lora_B." in n]
 
 
+def quiet_transformers() -> None:
+    """transformers 5 draws progress bars on stderr for every load and save, and
+    warns about deprecations inside its own code; neither helps a Lens user."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+    # vmap over SDPA's backward falls back to a loop inside torch; measured to
+    # be fast enough for LoRA gradients (see bench/attribution_speed.py).
+    warnings.filterwarnings("ignore", message=".*have not yet implemented the batching rule.*")
+
+
 def load_base_model(folder: str | Path, device: str | torch.device = "cpu", dtype: str = "float32"):
     from transformers import AutoModelForCausalLM
 
+    quiet_transformers()
     folder = check_base_folder(folder)
     torch_dtype = getattr(torch, dtype)
     try:
@@ -289,8 +305,11 @@ def load_model(
     if checkpoints:
         ckpt_paths = find_checkpoints(checkpoints)
     else:
-        subs = [p for p in adapter.iterdir() if p.is_dir() and _CHECKPOINT_DIR.match(p.name)]
-        ckpt_paths = find_checkpoints([adapter]) if subs else [adapter]
+        subs = sorted(
+            (p for p in adapter.iterdir() if p.is_dir() and _CHECKPOINT_DIR.match(p.name)),
+            key=lambda p: int(_CHECKPOINT_DIR.match(p.name).group(1)),
+        )
+        ckpt_paths = find_checkpoints(subs) if subs else [adapter]
     for path in ckpt_paths:
         if path != adapter:
             check_adapter_matches_base(path, base_model, base_fp)

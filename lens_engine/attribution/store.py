@@ -104,7 +104,8 @@ def read_array_file(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         if _nbytes(spec) == 0:
             arrays[name] = np.zeros(spec.shape, dtype=DTYPES[spec.dtype][0])
         else:
-            arrays[name] = np.memmap(path, dtype=DTYPES[spec.dtype][0], mode="r", offset=a["offset"], shape=spec.shape)
+            # Copy-on-write: torch wants writable arrays; nothing is ever written back.
+            arrays[name] = np.memmap(path, dtype=DTYPES[spec.dtype][0], mode="c", offset=a["offset"], shape=spec.shape)
     return header, arrays
 
 

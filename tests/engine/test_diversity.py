@@ -47,7 +47,8 @@ def tagged_rows(tag_rows: list[str]) -> list[TaggedText]:
     out = []
     for tags in tag_rows:
         tag_list = tags.split()
-        out.append(TaggedText(tag_list, list(range(len(tag_list))), tag_list, [""] * len(tag_list), [0] * len(tag_list)))
+        n = len(tag_list)
+        out.append(TaggedText(tag_list, list(range(n)), tag_list, [""] * n, [0] * n))
     return out
 
 
@@ -299,7 +300,9 @@ def test_scores_are_none_without_their_inputs() -> None:
     scores = div.diversity_scores(["a b c d", "a b c e", "x y"])
     assert scores.n_rows == 3
     assert scores.compression_ratio is not None and scores.self_bleu is not None
-    for name in ("pos_compression_ratio", "template_rate", "templates_per_token", "vendi_score", "remote_clique", "chamfer_distance"):
+    needs_tags = ("pos_compression_ratio", "template_rate", "templates_per_token")
+    needs_embeddings = ("vendi_score", "remote_clique", "chamfer_distance")
+    for name in needs_tags + needs_embeddings:
         assert getattr(scores, name) is None
     empty = div.diversity_scores([])
     assert empty.n_rows == 0 and empty.compression_ratio is None and empty.row_repetition is None
@@ -312,7 +315,8 @@ def test_scores_with_every_input_and_to_dict() -> None:
     # Templates are tag 5-grams: "DET ADJ NOUN VERB ADV" is in every row.
     tagged = tagged_rows(["DET ADJ NOUN VERB ADV", "DET ADJ NOUN VERB ADV", "DET ADJ NOUN VERB ADV ADV"])
     scores = div.diversity_scores(texts, tagged, np.eye(3))
-    assert scores.ngram_diversity == pytest.approx(sum([scores.distinct_1, scores.distinct_2, scores.distinct_3, scores.distinct_4]))
+    distinct = [scores.distinct_1, scores.distinct_2, scores.distinct_3, scores.distinct_4]
+    assert scores.ngram_diversity == pytest.approx(sum(distinct))
     assert scores.template_rate == 1.0 and scores.vendi_score == pytest.approx(3.0)
     corpus = scores.to_dict()
     assert "row_repetition" not in corpus and corpus["templates"][0]["pattern"]
@@ -374,7 +378,10 @@ def _load_bench_worker():
 @pytest.fixture(scope="module")
 def agreement() -> dict:
     if not REFERENCE_PYTHON.exists():
-        pytest.skip("the diversity package's environment is missing: run `bash scripts/setup_reference_env.sh` to create .venv-reference")
+        pytest.skip(
+            "the diversity package's environment is missing: "
+            "run `bash scripts/setup_reference_env.sh` to create .venv-reference"
+        )
     if not SHARED_CSV.exists():
         pytest.skip(f"{SHARED_CSV} not found (../shared beside the repository)")
     import spacy

@@ -1,0 +1,294 @@
+"""The Lens language server: lifecycle, document sync and the analysis loop.
+
+`initialize` is answered at once; spaCy and the embedding model load in the
+background afterwards (with work-done progress), and stay warm.  Each feature
+lives in its own module under features/ and registers itself on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from lens_engine.analyze import analyze_path, analyze_text, default_row_store, embedding_model, spacy_pipeline
+from lens_engine.datasets import DatasetError
+from lens_engine.syntax import ModelError
+
+from .documents import DocumentState
+from .settings import ServerSettings, server_settings
+from .worker import Worker
+
+log = logging.getLogger("lens.server")
+
+DATASET_LANGUAGES = {"csv", "tsv", "jsonl"}
+DATASET_EXTENSIONS = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".jsonlines"}
+STATUS = "lens/status"
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("lens-tools")
+    except Exception:
+        return "0"
+
+
+class LensServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("lens", _version(), text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.config = ServerSettings()
+        self.worker = Worker()
+        self.states: dict[str, DocumentState] = {}
+        self.store = default_row_store()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.device = "cpu"
+        self.model_error: str | None = None
+        self._configured: asyncio.Event | None = None  # set once the client's settings are read
+
+    def configured(self) -> asyncio.Event:
+        if self._configured is None:
+            self._configured = asyncio.Event()
+        return self._configured
+
+    # -- helpers -----------------------------------------------------------------
+
+    def is_dataset(self, uri: str, language_id: str | None = None) -> bool:
+        if language_id in DATASET_LANGUAGES:
+            return True
+        return Path(to_fs_path(uri) or uri).suffix.lower() in DATASET_EXTENSIONS
+
+    def status(self, state: str, message: str = "") -> None:
+        self.protocol.notify(STATUS, {"state": state, "device": self.device, "message": message})
+
+    def spawn(self, coro) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def progress(self, title: str):
+        """A work-done progress token, or None when the client can't show one."""
+        caps = self.client_capabilities
+        if not (caps and caps.window and caps.window.work_done_progress):
+            return None
+        token = str(uuid.uuid4())
+        try:
+            await self.work_done_progress.create_async(token)
+        except Exception:  # the client refused: go on without a bar
+            return None
+        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=False))
+        return token
+
+    def progress_end(self, token, message: str = "") -> None:
+        if token is not None:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+    # -- configuration and models --------------------------------------------------
+
+    async def load_configuration(self) -> None:
+        caps = self.client_capabilities
+        values: dict | None = None
+        if caps and caps.workspace and caps.workspace.configuration:
+            try:
+                result = await self.workspace_configuration_async(
+                    types.ConfigurationParams(items=[types.ConfigurationItem(section="lens")])
+                )
+                values = result[0] if result else None
+            except Exception as err:
+                log.warning("could not read the lens settings: %s", err)
+        if values is not None and not isinstance(values, dict):
+            values = _as_dict(values)
+        self.config, problems = server_settings(values)
+        self.configured().set()
+        for problem in problems:
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=f"Lens: {problem}"))
+
+    async def warm_up(self) -> None:
+        """Load the models in the worker thread, after `initialize` has been answered."""
+        settings = self.config.engine
+        token = await self.progress("Lens: loading models")
+        self.status("loading", "loading spaCy and the embedding model")
+
+        def load() -> str:
+            import torch
+
+            device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            if settings.syntax:
+                spacy_pipeline(settings.spacy_model)
+            if settings.semantic:
+                embedding_model(settings.embedding_model, settings.device)
+            return device
+
+        try:
+            self.device = await self.worker.run_plain(load)
+            self.model_error = None
+            self.status("ready", f"models ready on {self.device.upper()}")
+        except Exception as err:  # a missing model folder must not take the server down
+            self.model_error = str(err)
+            log.error("model loading failed: %s", err)
+            self.status("error", str(err))
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"Lens: {err}"))
+        finally:
+            self.progress_end(token)
+
+    # -- analysis -------------------------------------------------------------------
+
+    def schedule(self, uri: str, delay_ms: int | None = None) -> None:
+        """Analyse ``uri`` after the debounce delay; a newer call replaces this one."""
+        timer = self._timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        self.worker.cancel(uri)  # an edit supersedes the running analysis
+        delay = (self.config.debounce_ms if delay_ms is None else delay_ms) / 1000
+        loop = asyncio.get_running_loop()
+        self._timers[uri] = loop.call_later(delay, lambda: self.spawn(self.analyze_document(uri)))
+
+    async def analyze_document(self, uri: str) -> DocumentState | None:
+        self._timers.pop(uri, None)
+        try:
+            await asyncio.wait_for(self.configured().wait(), 10)
+        except asyncio.TimeoutError:
+            log.warning("no settings from the client after 10 s; using the defaults")
+            self.configured().set()
+        try:
+            document = self.workspace.get_text_document(uri)
+            text, version = document.source, document.version
+        except Exception:
+            return None
+        path = to_fs_path(uri) or uri
+        state = self.states.setdefault(uri, DocumentState(uri))
+        settings = self.config.engine
+        if self.model_error:
+            settings = settings.replace(syntax=False, semantic=False)
+        self.status("analyzing", f"analysing {Path(path).name}")
+        try:
+            result = await self.worker.run(uri, analyze_text, text, path, settings, store=self.store)
+        except DatasetError as err:
+            state.error = err.message
+            state.result = None
+            self.publish_error(uri, version, err)
+            self.status("ready" if not self.model_error else "error", err.message)
+            return state
+        except ModelError as err:
+            self.model_error = str(err)
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"Lens: {err}"))
+            return await self.analyze_document(uri)
+        except Exception as err:  # never crash on a user's file
+            log.exception("analysis of %s failed", uri)
+            self.publish_error(uri, version, err)
+            self.status("error", f"analysis failed: {err}")
+            return state
+        if result is None:  # superseded or cancelled
+            return None
+        try:
+            current = self.workspace.get_text_document(uri).version
+        except Exception:
+            current = None
+        if current is not None and version is not None and current != version:
+            return None  # a newer edit is on its way; don't publish stale positions
+        state.set_result(version, result)
+        from .features.diagnostics import publish
+
+        publish(self, uri, state)
+        self.status("ready" if not self.model_error else "error",
+                    f"{result.rows} rows analysed" if not self.model_error else self.model_error)
+        self.spawn(self._clusters_when_idle(state, result))
+        return state
+
+    async def _clusters_when_idle(self, state: DocumentState, result, delay: float = 1.0) -> None:
+        """Compute the hierarchy for hovers, lenses and views once edits pause."""
+        from .features.clusters import hierarchy_for
+
+        await asyncio.sleep(delay)
+        for column in result.columns:
+            if state.result is not result:
+                return
+            try:
+                await hierarchy_for(self, state, column)
+            except Exception:
+                log.exception("clusters for %s failed", state.uri)
+                return
+        if state.result is result and self.client_capabilities.workspace and \
+                self.client_capabilities.workspace.code_lens and self.client_capabilities.workspace.code_lens.refresh_support:
+            self.workspace_code_lens_refresh(None)
+
+    async def analyze_file_on_disk(self, uri: str) -> DocumentState:
+        """For files too big for the editor to sync: read the file itself, streaming."""
+        path = to_fs_path(uri) or uri
+        state = self.states.setdefault(uri, DocumentState(uri))
+        settings = self.config.engine
+        if self.model_error:
+            settings = settings.replace(syntax=False, semantic=False)
+        token = await self.progress(f"Lens: analysing {Path(path).name} on disk")
+        loop = asyncio.get_running_loop()
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if token is not None and total:
+                pct = int(100 * done / total)
+                loop.call_soon_threadsafe(
+                    self.work_done_progress.report, token,
+                    types.WorkDoneProgressReport(message=f"{stage} {done}/{total}", percentage=pct))
+
+        try:
+            result = await self.worker.run(f"disk:{uri}", analyze_path, path, settings, progress=on_progress,
+                                           store=self.store)
+        finally:
+            self.progress_end(token)
+        if result is not None:
+            state.set_result(None, result)
+            from .features.diagnostics import publish
+
+            publish(self, uri, state)
+        return state
+
+    def publish_error(self, uri: str, version: int | None, err: Exception) -> None:
+        """A file Lens can't read at all gets one diagnostic, replacing any stale ones."""
+        message = getattr(err, "message", None) or str(err)
+        diagnostic = types.Diagnostic(
+            range=types.Range(types.Position(0, 0), types.Position(0, 0)),
+            message=message, severity=types.DiagnosticSeverity.Error, source="lens", code="parse-error",
+        )
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, version=version, diagnostics=[diagnostic]))
+
+
+def _as_dict(obj) -> dict:
+    if hasattr(obj, "_asdict"):
+        return {k: _as_dict(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, list):
+        return [_as_dict(v) for v in obj]  # type: ignore[return-value]
+    return obj
+
+
+def create_server() -> LensServer:
+    server = LensServer()
+    from .features import analyze_file, clusters, code_actions, code_lens, diagnostics, hover, lifecycle, references
+
+    for feature in (lifecycle, diagnostics, hover, code_lens, code_actions, references, clusters, analyze_file):
+        feature.register(server)
+    return server
+
+
+def main() -> None:
+    # Nothing may reach a model hub, and nothing but LSP frames may reach stdout.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    logging.basicConfig(stream=sys.stderr, level=os.environ.get("LENS_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Any stray print() from a library goes to stderr; the real stdout carries frames only.
+    frames = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    create_server().start_io(sys.stdin.buffer, frames)

@@ -1,0 +1,62 @@
+"""The editor's `lens.*` settings, mapped onto the engine's Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lens_engine.config import ConfigError, Settings, settings_from_mapping
+
+# editor key -> engine key; the editor uses VS Code's camelCase.
+_KEYS = {
+    "columns": "columns",
+    "seedColumn": "seed_column",
+    "seedValue": "seed_value",
+    "seedsFile": "seeds_file",
+    "minShare": "min_share",
+    "minRows": "min_rows",
+    "nearDuplicateThreshold": "near_duplicate_threshold",
+    "semanticDuplicateThreshold": "semantic_duplicate_threshold",
+    "seedCopyThreshold": "seed_copy_threshold",
+    "templateSimilarity": "template_similarity",
+    "semantic": "semantic",
+    "syntax": "syntax",
+    "spacyModel": "spacy_model",
+    "embeddingModel": "embedding_model",
+    "severity": "severity",
+}
+
+
+@dataclass
+class ServerSettings:
+    engine: Settings = field(default_factory=Settings)
+    debounce_ms: int = 400
+    device: str | None = None  # None: cuda when present
+
+
+def server_settings(values: dict | None) -> tuple[ServerSettings, list[str]]:
+    """Translate the client's `lens` section; unknown or bad values are reported, not fatal."""
+    values = values or {}
+    problems: list[str] = []
+    mapped = {}
+    for key, engine_key in _KEYS.items():
+        value = values.get(key)
+        if value in (None, "", []) and key not in ("semantic", "syntax"):
+            continue
+        if value is None:
+            continue
+        mapped[engine_key] = value
+    device = values.get("device")
+    if device and device != "auto":
+        mapped["device"] = device
+    try:
+        engine = settings_from_mapping(mapped, Settings(clusters=False), "lens settings")
+    except (ConfigError, TypeError, ValueError) as err:
+        problems.append(str(err))
+        engine = Settings(clusters=False)
+    debounce = values.get("debounceMs", 400)
+    try:
+        debounce = max(0, int(debounce))
+    except (TypeError, ValueError):
+        problems.append(f"lens.debounceMs must be a number, not {debounce!r}")
+        debounce = 400
+    return ServerSettings(engine, debounce, engine.device), problems

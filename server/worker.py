@@ -1,0 +1,92 @@
+"""Heavy work off the event loop: one background thread, models warm in this process.
+
+Each document has at most one analysis in flight; a newer one cancels it.  The
+engine checks ``should_stop`` between stages and every batch of rows (tens of
+milliseconds), so a cancelled analysis stops promptly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from lens_engine.analyze import AnalysisCancelled
+
+
+class Job:
+    def __init__(self, key: str):
+        self.key = key
+        self.cancelled = threading.Event()
+        self.cancelled_at: float | None = None
+        self.stopped_at: float | None = None
+
+    def cancel(self) -> None:
+        if not self.cancelled.is_set():
+            self.cancelled_at = time.perf_counter()
+            self.cancelled.set()
+
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set()
+
+
+class Worker:
+    def __init__(self) -> None:
+        # One thread: analyses share the warm models and would only compete for 2 cores.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lens-worker")
+        # Clusters take seconds and can't be interrupted; on their own thread they
+        # never hold up the analysis of a fresh edit.
+        self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lens-clusters")
+        self.jobs: dict[str, Job] = {}
+        self.last_cancel_latency: float | None = None
+
+    def cancel(self, key: str) -> None:
+        job = self.jobs.get(key)
+        if job is not None:
+            job.cancel()
+
+    async def run(self, key: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args, should_stop=..., **kwargs)`` in the worker thread.
+
+        Returns None when the job was cancelled (by a newer job for the same key,
+        by :meth:`cancel`, or by the request being cancelled)."""
+        self.cancel(key)
+        job = Job(key)
+        self.jobs[key] = job
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.executor, partial(self._call, job, fn, *args, **kwargs))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            job.cancel()
+            raise
+        finally:
+            if self.jobs.get(key) is job:
+                del self.jobs[key]
+
+    def _call(self, job: Job, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if job.should_stop():
+            return None
+        try:
+            return fn(*args, should_stop=job.should_stop, **kwargs)
+        except (AnalysisCancelled, InterruptedError):
+            return None
+        finally:
+            job.stopped_at = time.perf_counter()
+            if job.cancelled_at is not None:
+                self.last_cancel_latency = job.stopped_at - job.cancelled_at
+
+    async def run_plain(self, fn: Callable[..., Any], *args: Any, background: bool = False) -> Any:
+        """Run a function that takes no cancellation flag (model loading, clusters)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.background if background else self.executor, partial(fn, *args))
+
+    def shutdown(self) -> None:
+        for job in list(self.jobs.values()):
+            job.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.background.shutdown(wait=False, cancel_futures=True)

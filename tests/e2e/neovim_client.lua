@@ -1,0 +1,63 @@
+-- Headless Neovim 0.7 as an LSP client of the Lens server (run by test_neovim.py).
+-- Neovim 0.7 has no vim.lsp.start: start_client + buf_attach_client. Writes what it
+-- received as JSON to $LENS_OUT and exits 0, or 1 when no diagnostics came in time.
+
+local python = os.getenv('LENS_PYTHON')
+local file = os.getenv('LENS_FILE')
+local root = os.getenv('LENS_ROOT')
+local out = os.getenv('LENS_OUT')
+local timeout_ms = tonumber(os.getenv('LENS_TIMEOUT_MS') or '180000')
+local settings = vim.fn.json_decode(os.getenv('LENS_SETTINGS') or '{}')
+
+vim.cmd('edit ' .. vim.fn.fnameescape(file))
+local bufnr = vim.api.nvim_get_current_buf()
+local uri = vim.uri_from_bufnr(bufnr)
+
+-- Notice the publish for our buffer (the default handler still stores them).
+local received = nil
+local publishes = 0
+local default_publish = vim.lsp.handlers['textDocument/publishDiagnostics']
+vim.lsp.handlers['textDocument/publishDiagnostics'] = function(err, result, ctx, config)
+  default_publish(err, result, ctx, config)
+  if result and result.uri == uri then
+    publishes = publishes + 1
+    if #result.diagnostics > 0 then
+      received = result.diagnostics
+    end
+  end
+end
+
+local statuses = {}
+local client_id = vim.lsp.start_client({
+  name = 'lens',
+  cmd = { python, '-m', 'server' },
+  root_dir = root,
+  settings = settings, -- answers workspace/configuration for the section "lens"
+  handlers = {
+    ['lens/status'] = function(_, params)
+      table.insert(statuses, params.state)
+    end,
+  },
+})
+vim.lsp.buf_attach_client(bufnr, client_id)
+
+local ok = vim.wait(timeout_ms, function()
+  return received ~= nil
+end, 200)
+
+vim.fn.writefile({ vim.fn.json_encode({
+  ok = ok,
+  publishes = publishes,
+  statuses = statuses,
+  lsp = received or {},
+  nvim = vim.diagnostic.get(bufnr),
+}) }, out)
+
+local client = vim.lsp.get_client_by_id(client_id)
+if client then
+  client.stop()
+  vim.wait(5000, function()
+    return client.is_stopped()
+  end, 100)
+end
+vim.cmd(ok and 'qall!' or 'cquit 1')

@@ -1,0 +1,422 @@
+#!/usr/bin/env node
+// Lens in the real VS Code workbench: code-server 4.100.3 (VS Code 1.100) in Debian's
+// Chromium, driven by playwright-core. Installs the built lens.vsix into a fresh
+// extensions folder, opens the bundled sample in a temporary workspace and checks what
+// a user would see:
+//   diagnostics  a Lens finding in the Problems panel and its squiggle in the editor
+//   hover        hovering a row shows its template
+//   quick-fix    "delete this duplicate row" removes the row
+//   clusters     "Lens: Show Clusters" opens the cluster explorer with cluster columns
+//   tree         the Lens Clusters tree in the Explorer lists clusters
+//   restart      a killed server is restarted and publishes diagnostics again
+// Screenshots, logs and summary.json go to test-artifacts/e2e/. Exit status 0 when
+// every scenario passed.
+//
+//   node tests/e2e/vscode_workbench.js [--keep] [--only name,name]
+// Needs: bash scripts/setup_e2e.sh (code-server, Chromium, playwright-core, lens.vsix)
+// and the Lens environment (.venv; bash scripts/setup.sh).
+
+'use strict';
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+const {
+  REPO, CODE_SERVER_ENTRY, runFolders, writeUserSettings, installExtension, startCodeServer, processesInGroup,
+} = require('./code_server');
+
+const VSIX = path.join(REPO, 'vscode-extension', 'lens.vsix');
+const PYTHON = path.join(REPO, '.venv', 'bin', 'python');
+const SAMPLE_DIR = path.join(REPO, 'lens_engine', 'data');
+const SAMPLE = 'music_requests.csv';
+const ARTIFACTS = path.join(REPO, 'test-artifacts', 'e2e');
+const CHROMIUM = process.env.LENS_E2E_CHROMIUM || '/usr/bin/chromium';
+// The first analysis loads spaCy and the embedding model on a busy 2-core machine.
+const FIRST_DIAGNOSTICS_TIMEOUT_MS = Number(process.env.LENS_E2E_TIMEOUT_MS || 180_000);
+
+const args = process.argv.slice(2);
+const keep = args.includes('--keep');
+const onlyArg = args.indexOf('--only');
+const only = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',')) : undefined;
+
+const log = (...parts) => console.error(`[e2e ${new Date().toISOString().slice(11, 19)}]`, ...parts);
+
+async function main() {
+  checkPrerequisites();
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const summary = { started: new Date().toISOString(), timings_s: {}, scenarios: {} };
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lens-e2e-'));
+  const { folders, env } = runFolders(root);
+  let codeServer;
+  let browser;
+  try {
+    summary.timings_s.prepare = await timed(async () => {
+      for (const file of fs.readdirSync(SAMPLE_DIR)) {
+        fs.copyFileSync(path.join(SAMPLE_DIR, file), path.join(folders.workspace, file));
+      }
+      writeUserSettings(folders.userData, { 'lens.interpreter': PYTHON });
+      installExtension(VSIX, folders, env);
+    });
+    log(`extension installed; starting code-server (${root})`);
+    summary.timings_s.start_code_server = await timed(async () => {
+      codeServer = await startCodeServer(folders, env, path.join(ARTIFACTS, 'code-server.log'));
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+        '--disable-component-update', '--no-first-run', '--disable-sync'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    summary.timings_s.open_workbench = await timed(async () => {
+      await page.goto(`${codeServer.url}/?folder=${encodeURIComponent(folders.workspace)}`);
+      await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    });
+    const context = { page, folders, codeServer };
+    for (const [name, scenario] of SCENARIOS) {
+      if (only && !only.has(name)) {
+        continue;
+      }
+      summary.scenarios[name] = await runScenario(name, scenario, context);
+    }
+  } catch (error) {
+    summary.error = String(error && error.stack ? error.stack : error);
+    log('setup failed:', summary.error);
+  } finally {
+    if (browser) {
+      await browser.close().catch(() => {});
+    }
+    if (codeServer) {
+      await codeServer.stop();
+    }
+    collectLogs(folders.userData);
+    if (!keep) {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  }
+  summary.passed = !summary.error && Object.keys(summary.scenarios).length > 0
+    && Object.values(summary.scenarios).every((result) => result.passed);
+  fs.writeFileSync(path.join(ARTIFACTS, 'summary.json'), JSON.stringify(summary, null, 2));
+  console.log(JSON.stringify(summary, null, 2));
+  process.exitCode = summary.passed ? 0 : 1;
+}
+
+function checkPrerequisites() {
+  const missing = [
+    [CODE_SERVER_ENTRY, 'code-server (bash scripts/setup_e2e.sh)'],
+    [CHROMIUM, 'chromium (bash scripts/setup_e2e.sh)'],
+    [VSIX, 'lens.vsix (bash scripts/build_extension.sh)'],
+    [PYTHON, 'the Lens environment (bash scripts/setup.sh)'],
+  ].filter(([file]) => !fs.existsSync(file));
+  if (missing.length) {
+    throw new Error(`missing: ${missing.map(([, what]) => what).join(', ')}`);
+  }
+}
+
+async function timed(run) {
+  const start = Date.now();
+  await run();
+  return Math.round((Date.now() - start) / 100) / 10;
+}
+
+async function runScenario(name, scenario, context) {
+  log(`scenario ${name}`);
+  const start = Date.now();
+  const result = { passed: false };
+  try {
+    await dismissWidgets(context.page); // a menu left open by a failed scenario blocks clicks
+    Object.assign(result, await scenario(context));
+    result.passed = true;
+  } catch (error) {
+    result.error = String(error && error.message ? error.message : error);
+    log(`scenario ${name} failed: ${result.error}`);
+    await screenshot(context.page, `${name}-failure`).catch(() => {});
+  }
+  result.seconds = Math.round((Date.now() - start) / 100) / 10;
+  log(`scenario ${name}: ${result.passed ? 'passed' : 'FAILED'} in ${result.seconds} s`);
+  return result;
+}
+
+async function screenshot(page, name) {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  return path.relative(REPO, file);
+}
+
+// ---- workbench helpers -------------------------------------------------------------
+
+async function dismissWidgets(page) {
+  await page.mouse.move(5, 5);
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Escape');
+}
+
+async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  const item = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+  await item.waitFor({ state: 'visible', timeout: 10_000 });
+  await page.keyboard.press('Enter');
+}
+
+async function openSample(page) {
+  const editorTab = page.locator('.tabs-container .tab', { hasText: SAMPLE });
+  if (await editorTab.count()) {
+    await editorTab.first().click();
+    return;
+  }
+  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: SAMPLE }).first().click();
+  await page.locator('.monaco-editor .view-lines').first().waitFor({ state: 'visible', timeout: 30_000 });
+}
+
+async function showProblems(page) {
+  if (!(await page.locator('.markers-panel').isVisible().catch(() => false))) {
+    await page.keyboard.press('Control+Shift+M');
+  }
+  await page.locator('.markers-panel').waitFor({ state: 'visible', timeout: 10_000 });
+}
+
+/** Types into the Problems panel's filter box (empty text clears it). */
+async function filterProblems(page, text) {
+  const filter = page.locator('.panel .viewpane-filter input, .panel .markers-panel-action-filter input').first();
+  await filter.fill(text);
+  await page.waitForTimeout(500); // The filter applies after a short delay.
+}
+
+const LENS_PROBLEM = /Exact duplicate|Near-duplicate|Follows template|template|repeated|Seed|phrase/i;
+
+async function waitForLensProblem(page, timeout) {
+  const row = page.locator('.markers-panel .monaco-list-row', { hasText: LENS_PROBLEM }).first();
+  await row.waitFor({ state: 'visible', timeout });
+  return row;
+}
+
+/** The editor's cursor line, 1-based, from the status bar ("Ln 97, Col 1"). */
+async function cursorLine(page) {
+  const text = await page.locator('#status\\.editor\\.selection').innerText();
+  const match = /Ln (\d+)/.exec(text);
+  return match ? Number(match[1]) : undefined;
+}
+
+async function goToLine(page, line) {
+  await page.keyboard.press('Control+G');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`:${line}`);
+  await page.keyboard.press('Enter');
+}
+
+// ---- scenarios ---------------------------------------------------------------------
+
+async function diagnosticsScenario({ page }) {
+  const start = Date.now();
+  await openSample(page);
+  await showProblems(page);
+  const row = await waitForLensProblem(page, FIRST_DIAGNOSTICS_TIMEOUT_MS);
+  const firstDiagnosticS = Math.round((Date.now() - start) / 100) / 10;
+  const problem = await row.innerText();
+  await page.locator('.monaco-editor .squiggly-warning, .monaco-editor .squiggly-info, .monaco-editor .squiggly-error')
+    .first().waitFor({ state: 'attached', timeout: 30_000 });
+  const squiggles = await page.locator('.monaco-editor .squiggly-warning, .monaco-editor .squiggly-info, .monaco-editor .squiggly-error').count();
+  const problemsBadge = await page.locator('.panel .composite-bar .badge-content, .panel .title .badge .badge-content').first().innerText().catch(() => '');
+  return { first_diagnostic_s: firstDiagnosticS, problem: problem.replace(/\s+/g, ' ').slice(0, 200), squiggles_in_view: squiggles, problems_badge: problemsBadge, screenshot: await screenshot(page, 'problems-panel') };
+}
+
+async function hoverScenario({ page }) {
+  await openSample(page);
+  // Row 1 (line 2) follows the sample's dominant template T1. Hover its second field:
+  // the diagnostics cover the analysed field only, so the hover there is Lens's row hover alone.
+  await goToLine(page, 2);
+  const line = page.locator('.monaco-editor .view-line', { hasText: 'songs that make you want to dance in the kitchen' }).first();
+  const text = line.locator('span').first();
+  const box = await text.boundingBox();
+  if (!box) {
+    throw new Error('line 2 is not on screen');
+  }
+  await page.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2);
+  const hover = page.locator('.monaco-hover:not(.hidden)', { hasText: /Template\s+T\d+\s+shared by \d+ rows/ }).first();
+  await hover.waitFor({ state: 'visible', timeout: 20_000 });
+  const content = (await hover.innerText()).replace(/\s+/g, ' ');
+  const shot = await screenshot(page, 'hover-template');
+  await dismissWidgets(page);
+  return { hover: content.slice(0, 400), screenshot: shot };
+}
+
+async function quickFixScenario({ page, folders }) {
+  const file = path.join(folders.workspace, SAMPLE);
+  const before = fs.readFileSync(file, 'utf8').split('\n');
+  await openSample(page);
+  await showProblems(page);
+  await filterProblems(page, 'Exact duplicate');
+  const problem = page.locator('.markers-panel .monaco-list-row', { hasText: 'Exact duplicate' }).first();
+  await problem.waitFor({ state: 'visible', timeout: 30_000 });
+  await problem.click(); // selects the diagnostic's range in the editor
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(500);
+  const line = await cursorLine(page);
+  if (!line) {
+    throw new Error('no cursor position after opening the problem');
+  }
+  const rowText = before[line - 1];
+  await page.locator('.monaco-editor textarea').first().focus();
+  await page.keyboard.press('Control+.');
+  const fixTitle = await chooseAction(page, /^Delete this row/);
+  await page.keyboard.press('Control+S');
+  const after = await waitForFileChange(file, before.join('\n'), 15_000);
+  const count = (lines, text) => lines.filter((candidate) => candidate === text).length;
+  if (after.length !== before.length - 1 || count(after, rowText) !== count(before, rowText) - 1) {
+    throw new Error(`expected line ${line} (${JSON.stringify(rowText)}) to be deleted; lines ${before.length} → ${after.length}`);
+  }
+  await filterProblems(page, '');
+  return { fix: fixTitle, deleted_line: line, row: rowText, lines_before: before.length, lines_after: after.length, screenshot: await screenshot(page, 'quick-fix-applied') };
+}
+
+/**
+ * Picks an entry of the open code action menu by keyboard (a mouse click lands on the
+ * menu's pointer block in code-server), and returns its title.
+ */
+async function chooseAction(page, title) {
+  const menu = page.locator('.action-widget');
+  await menu.locator('.monaco-list-row').first().waitFor({ state: 'visible', timeout: 20_000 });
+  const entries = await menu.locator('.monaco-list-row').count();
+  for (let step = 0; step <= entries; step++) {
+    const label = (await menu.locator('.monaco-list-row.focused').getAttribute('aria-label')) || '';
+    if (title.test(label)) {
+      await screenshot(page, 'quick-fix-menu');
+      await page.keyboard.press('Enter');
+      return label;
+    }
+    await page.keyboard.press('ArrowDown');
+  }
+  throw new Error(`no code action matching ${title} in the menu`);
+}
+
+async function waitForFileChange(file, original, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = fs.readFileSync(file, 'utf8');
+    if (text !== original) {
+      return text.split('\n');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error('the file was not changed on disk (quick fix not applied or not saved)');
+}
+
+async function clustersScenario({ page }) {
+  await openSample(page);
+  await runCommand(page, 'Lens: Show Clusters');
+  const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  const clusters = frame.locator('section.cluster');
+  await clusters.first().waitFor({ state: 'visible', timeout: 120_000 });
+  const columns = await clusters.count();
+  const header = await frame.locator('section.cluster header').first().innerText();
+  const parses = await frame.locator('svg.parse').count();
+  const k = await frame.locator('.kstep .k').innerText();
+  const shot = await screenshot(page, 'cluster-explorer');
+  const result = { columns, first_column: header.replace(/\s+/g, ' '), rows_drawn_with_arcs: parses, k, screenshot: shot };
+
+  // − / + step k through the available ks.
+  const plus = frame.locator('.kstep button[title="More clusters"]');
+  if (await plus.isEnabled()) {
+    await plus.click();
+    await frame.locator('.kstep .k', { hasNotText: k }).waitFor({ timeout: 60_000 });
+    result.k_after_plus = await frame.locator('.kstep .k').innerText();
+    result.columns_after_plus = await frame.locator('section.cluster').count();
+  }
+  // Hovering a token highlights the tokens with the same POS+DEP.
+  const token = frame.locator('svg.parse g.tok').first();
+  if (await token.count()) {
+    await token.hover();
+    result.highlighted_tokens = await frame.locator('g.tok.hl, span.tok.hl').count();
+    result.screenshot_highlight = await screenshot(page, 'cluster-explorer-highlight');
+  }
+  // Clicking a row opens it in the file.
+  const row = frame.locator('.row').first();
+  const rowIndex = Number(await row.getAttribute('data-row'));
+  await row.click();
+  await page.waitForTimeout(1000);
+  result.clicked_row = rowIndex;
+  result.cursor_line_after_click = await cursorLine(page);
+  return result;
+}
+
+async function treeScenario({ page }) {
+  await openSample(page);
+  await page.keyboard.press('Control+Shift+E');
+  const header = page.locator('.pane-header', { hasText: 'Lens Clusters' }).first();
+  await header.waitFor({ state: 'visible', timeout: 20_000 });
+  if ((await header.getAttribute('aria-expanded')) !== 'true') {
+    await header.click();
+  }
+  const pane = page.locator('.pane', { has: header });
+  const item = pane.locator('.monaco-list-row').first();
+  await item.waitFor({ state: 'visible', timeout: 120_000 });
+  const items = await pane.locator('.monaco-list-row').count();
+  const first = (await item.innerText()).replace(/\s+/g, ' ');
+  await item.click(); // reveals the cluster's first row
+  await page.waitForTimeout(1000);
+  return { items, first, cursor_line_after_click: await cursorLine(page), screenshot: await screenshot(page, 'cluster-tree') };
+}
+
+async function restartScenario({ page, codeServer }) {
+  const servers = processesInGroup(codeServer.pid, '-m server');
+  if (servers.length !== 1) {
+    throw new Error(`expected one Lens server process, found ${JSON.stringify(servers)}`);
+  }
+  const killed = servers[0].pid;
+  process.kill(killed, 'SIGKILL');
+  const start = Date.now();
+  let restarted;
+  while (!restarted && Date.now() - start < 60_000) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    restarted = processesInGroup(codeServer.pid, '-m server').find((server) => server.pid !== killed);
+  }
+  if (!restarted) {
+    throw new Error('the Lens server was not restarted within 60 s');
+  }
+  const restartS = Math.round((Date.now() - start) / 100) / 10;
+  // The restarted server re-analyses the open document and publishes again.
+  await openSample(page);
+  await showProblems(page);
+  await waitForLensProblem(page, FIRST_DIAGNOSTICS_TIMEOUT_MS);
+  return { killed_pid: killed, new_pid: restarted.pid, restart_s: restartS, diagnostics_again_s: Math.round((Date.now() - start) / 100) / 10, screenshot: await screenshot(page, 'after-restart') };
+}
+
+const SCENARIOS = [
+  ['diagnostics', diagnosticsScenario],
+  ['hover', hoverScenario],
+  ['quick-fix', quickFixScenario],
+  ['clusters', clustersScenario],
+  ['tree', treeScenario],
+  ['restart', restartScenario],
+];
+
+/** Keeps the extension host's logs (the Lens output channel among them) as artifacts. */
+function collectLogs(userData) {
+  const logs = path.join(userData, 'logs');
+  if (!fs.existsSync(logs)) {
+    return;
+  }
+  const wanted = /(Lens|exthost|remoteexthost|renderer)\.log$/;
+  const walk = (folder) => {
+    for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
+      const full = path.join(folder, entry.name);
+      if (entry.isDirectory()) {
+        walk(full);
+      } else if (wanted.test(entry.name)) {
+        fs.copyFileSync(full, path.join(ARTIFACTS, `log-${entry.name}`));
+      }
+    }
+  };
+  walk(logs);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
