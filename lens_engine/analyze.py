@@ -443,7 +443,8 @@ def _tagged(texts, settings: Settings, store: RowStore, progress, check) -> list
     missing_rows = [r for r, k in enumerate(keys) if k is not None and k not in cached]
     if missing_rows:
         nlp = spacy_pipeline(settings.spacy_model)
-        total = len(missing_rows)
+        unique_rows = list({keys[r]: r for r in missing_rows}.values())
+        total = len(unique_rows)
         done = [0]
 
         def step(n: int) -> None:
@@ -451,8 +452,8 @@ def _tagged(texts, settings: Settings, store: RowStore, progress, check) -> list
             if progress is not None:
                 progress("tagging", done[0], total)
 
-        unique_rows = list({keys[r]: r for r in missing_rows}.values())
-        tagged = tag_texts([texts[r] for r in unique_rows], nlp, progress=step,
+        # Batches of 64 rows (~80 ms) bound how long a cancelled analysis keeps going.
+        tagged = tag_texts([texts[r] for r in unique_rows], nlp, batch_size=64, progress=step,
                            should_stop=lambda: _stopped(check))
         new = [(keys[r], t.to_list()) for r, t in zip(unique_rows, tagged)]
         store.put_many(namespace, new)
@@ -470,8 +471,12 @@ def _embeddings(texts, settings: Settings, store: RowStore, progress, check) -> 
     if missing:
         model = embedding_model(settings.embedding_model, settings.device)
         total = len(missing)
-        vectors = embed_texts([texts[r] for r in missing], model,
-                              progress=(lambda done, _t: progress("embedding", done, total)) if progress else None)
+        def step(done: int, _total: int) -> None:
+            check()  # raises AnalysisCancelled between batches
+            if progress is not None:
+                progress("embedding", done, total)
+
+        vectors = embed_texts([texts[r] for r in missing], model, batch_size=32, progress=step)
         new = [(keys[r], vectors[i].astype(np.float32).tobytes()) for i, r in enumerate(missing)]
         store.put_many(namespace, new)
         cached.update(dict(new))

@@ -25,6 +25,7 @@ import io
 import math
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -559,13 +560,14 @@ def chamfer_distance(embeddings: np.ndarray, queries: np.ndarray, block: int = _
     unbiased estimate of the full mean and exact when ``queries`` is every row.
     """
     x = _unit_rows(embeddings)
-    nearest = np.empty(queries.size)
+    nearest_similarity = np.empty(queries.size)
     for start in range(0, queries.size, block):
         chunk = queries[start : start + block]
-        distance = np.clip(1.0 - x[chunk] @ x.T, 0.0, 2.0)
-        distance[np.arange(chunk.size), chunk] = np.inf
-        nearest[start : start + chunk.size] = distance.min(axis=1)
-    return float(nearest.mean())
+        similarity = x[chunk] @ x.T
+        similarity[np.arange(chunk.size), chunk] = -np.inf  # not its own neighbour
+        nearest_similarity[start : start + chunk.size] = similarity.max(axis=1)
+    # sklearn's cosine_distances (which the package uses) clips 1 − cos to [0, 2].
+    return float(np.clip(1.0 - nearest_similarity, 0.0, 2.0).mean())
 
 
 # ---------------------------------------------------------------------------
@@ -645,36 +647,48 @@ def diversity_scores(
     scores = DiversityScores(n_rows=n_rows, seed=seed)
     if n_rows == 0:
         return scores
+    # gzip at level 9 is the costliest single step; zlib releases the GIL, so both
+    # compressions run in a worker thread while the n-gram counts run here.
+    with ThreadPoolExecutor(max_workers=1) as compressor:
+        text_compression = compressor.submit(compression_ratio, texts)
+        pos_compression = compressor.submit(pos_compression_ratio, tagged) if tagged is not None else None
+        _lexical_scores(scores, texts, sample_size, seed)
+        if tagged is not None:
+            _template_fields(scores, template_scores(tagged, texts, TEMPLATE_N, TEMPLATE_TOP_N))
+        if embeddings is not None:
+            _embedding_scores(scores, embeddings, sample_rows(n_rows, sample_size, seed))
+        scores.compression_ratio = text_compression.result()
+        scores.pos_compression_ratio = pos_compression.result() if pos_compression is not None else None
+    return scores
 
-    scores.compression_ratio = compression_ratio(texts)
+
+def _lexical_scores(scores: DiversityScores, texts: list[str], sample_size: int, seed: int) -> None:
     distinct = distinct_n(texts, DISTINCT_MAX_N)
     scores.distinct_1, scores.distinct_2, scores.distinct_3, scores.distinct_4 = distinct
     scores.ngram_diversity = math.fsum(distinct)
     scores.self_repetition, scores.row_self_repetition = self_repetition(texts, SELF_REPETITION_N)
     scores.row_repetition = row_repetition(texts, 4)
-
-    sample = sample_rows(n_rows, sample_size, seed)
+    sample = sample_rows(len(texts), sample_size, seed)
     scores.sample_size = int(sample.size)
     if sample.size >= 2:
         sampled = [texts[i] for i in sample]
         scores.homogenization_rougel = homogenization_rougel(sampled)
         scores.self_bleu = self_bleu(sampled)
 
-    if tagged is not None:
-        scores.pos_compression_ratio = pos_compression_ratio(tagged)
-        template = template_scores(tagged, texts, TEMPLATE_N, TEMPLATE_TOP_N)
-        scores.template_rate = template.template_rate
-        scores.templates_per_token = template.templates_per_token
-        scores.templates = template.templates
-        scores.row_has_template = template.row_has_template
-        scores.row_templates_per_token = template.row_templates_per_token
 
-    if embeddings is not None:
-        # These products are small (n×384); on a shared 2-core machine a second BLAS thread
-        # spin-waiting for a core made them ~5x slower than one thread, so use one.
-        with threadpool_limits(limits=1, user_api="blas"):
-            scores.vendi_score = vendi_score(embeddings)
-            scores.remote_clique = remote_clique(embeddings)
-            if n_rows >= 2:
-                scores.chamfer_distance = chamfer_distance(embeddings, sample)
-    return scores
+def _template_fields(scores: DiversityScores, template: TemplateScores) -> None:
+    scores.template_rate = template.template_rate
+    scores.templates_per_token = template.templates_per_token
+    scores.templates = template.templates
+    scores.row_has_template = template.row_has_template
+    scores.row_templates_per_token = template.row_templates_per_token
+
+
+def _embedding_scores(scores: DiversityScores, embeddings: np.ndarray, sample: np.ndarray) -> None:
+    # These products are small (n×384); on a shared 2-core machine a second BLAS thread
+    # spin-waiting for a core made them ~5x slower than one thread, so use one.
+    with threadpool_limits(limits=1, user_api="blas"):
+        scores.vendi_score = vendi_score(embeddings)
+        scores.remote_clique = remote_clique(embeddings)
+        if len(embeddings) >= 2:
+            scores.chamfer_distance = chamfer_distance(embeddings, sample)

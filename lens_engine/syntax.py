@@ -132,10 +132,16 @@ def template_summary(tagged: Sequence[TaggedText], min_word_share: float = 0.5) 
     slots = []
     for i in range(length):
         counts: dict[str, int] = defaultdict(int)
+        written: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for t in tagged:
             counts[t.words[i].lower()] += 1
+            written[t.words[i].lower()][t.words[i]] += 1
         word, n = max(counts.items(), key=lambda kv: kv[1])
-        slots.append(word if n >= min_word_share * len(tagged) else tagged[0].pos[i])
+        if n >= min_word_share * len(tagged):
+            # Show the word as most rows write it ("I", not "i").
+            slots.append(max(written[word].items(), key=lambda kv: kv[1])[0])
+        else:
+            slots.append(tagged[0].pos[i])
     return " ".join(slots)
 
 

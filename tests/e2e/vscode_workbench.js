@@ -202,6 +202,12 @@ async function cursorLine(page) {
   return match ? Number(match[1]) : undefined;
 }
 
+/** Shows or hides the bottom panel (Problems, Output, …). */
+async function togglePanel(page) {
+  await page.keyboard.press('Control+J');
+  await page.waitForTimeout(300);
+}
+
 async function goToLine(page, line) {
   await page.keyboard.press('Control+G');
   const input = page.locator('.quick-input-widget input');
@@ -228,22 +234,55 @@ async function diagnosticsScenario({ page }) {
 
 async function hoverScenario({ page }) {
   await openSample(page);
-  // Row 1 (line 2) follows the sample's dominant template T1. Hover its second field:
-  // the diagnostics cover the analysed field only, so the hover there is Lens's row hover alone.
-  await goToLine(page, 2);
-  const line = page.locator('.monaco-editor .view-line', { hasText: 'songs that make you want to dance in the kitchen' }).first();
-  const text = line.locator('span').first();
-  const box = await text.boundingBox();
-  if (!box) {
-    throw new Error('line 2 is not on screen');
+  // Row 1 (line 2) follows the sample's dominant template T1.
+  const content = await hoverRow(page, 2, 20_000);
+  if (!/Template\s+T\d+\s+shared by \d+ rows/.test(content)) {
+    throw new Error(`the hover shows no template: ${content.slice(0, 200)}`);
   }
-  await page.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2);
-  const hover = page.locator('.monaco-hover:not(.hidden)', { hasText: /Template\s+T\d+\s+shared by \d+ rows/ }).first();
-  await hover.waitFor({ state: 'visible', timeout: 20_000 });
-  const content = (await hover.innerText()).replace(/\s+/g, ' ');
   const shot = await screenshot(page, 'hover-template');
   await dismissWidgets(page);
   return { hover: content.slice(0, 400), screenshot: shot };
+}
+
+/**
+ * Hovers the second field of a line until Lens's row hover shows (retrying, since the
+ * server answers none before its analysis). The diagnostics cover the analysed field
+ * only, so the hover there is the row hover alone. Returns its text.
+ */
+async function hoverRow(page, lineNumber, timeoutMs) {
+  await goToLine(page, lineNumber);
+  const deadline = Date.now() + timeoutMs;
+  const hover = page.locator('.monaco-hover:not(.hidden)', { hasText: /Lens · row \d+/ }).first();
+  while (Date.now() < deadline) {
+    const line = page.locator('.monaco-editor .view-line').nth(await visibleLineIndex(page, lineNumber));
+    const box = await line.locator('span').first().boundingBox();
+    if (box) {
+      await page.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2);
+      if (await hover.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false)) {
+        return (await hover.innerText()).replace(/\s+/g, ' ');
+      }
+    }
+    await dismissWidgets(page);
+  }
+  throw new Error(`no Lens hover on line ${lineNumber} within ${timeoutMs / 1000} s`);
+}
+
+/** Index among the rendered .view-line elements of the one showing `lineNumber` (they are not in order). */
+async function visibleLineIndex(page, lineNumber) {
+  const index = await page.evaluate((wanted) => {
+    const numbers = [...document.querySelectorAll('.monaco-editor .margin-view-overlays .line-numbers')];
+    const number = numbers.find((element) => element.textContent.trim() === String(wanted));
+    if (!number) {
+      return -1;
+    }
+    const top = number.parentElement.getBoundingClientRect().top;
+    const lines = [...document.querySelectorAll('.monaco-editor .view-line')];
+    return lines.findIndex((line) => Math.abs(line.getBoundingClientRect().top - top) < 2);
+  }, lineNumber);
+  if (index < 0) {
+    throw new Error(`line ${lineNumber} is not on screen`);
+  }
+  return index;
 }
 
 async function quickFixScenario({ page, folders }) {
@@ -254,6 +293,11 @@ async function quickFixScenario({ page, folders }) {
   await filterProblems(page, 'Exact duplicate');
   const problem = page.locator('.markers-panel .monaco-list-row', { hasText: 'Exact duplicate' }).first();
   await problem.waitFor({ state: 'visible', timeout: 30_000 });
+  // The message names the row's copies by line, so it belongs to this row alone.
+  const deletedFinding = /Exact duplicate.*?in all/.exec(await problem.innerText())?.[0];
+  if (!deletedFinding) {
+    throw new Error(`unexpected problem text: ${await problem.innerText()}`);
+  }
   await problem.click(); // selects the diagnostic's range in the editor
   await page.keyboard.press('Enter');
   await page.waitForTimeout(500);
@@ -271,8 +315,16 @@ async function quickFixScenario({ page, folders }) {
   if (after.length !== before.length - 1 || count(after, rowText) !== count(before, rowText) - 1) {
     throw new Error(`expected line ${line} (${JSON.stringify(rowText)}) to be deleted; lines ${before.length} → ${after.length}`);
   }
+  // The server re-analyses the edited text: the deleted row's own finding goes away.
+  const rediagnoseStart = Date.now();
+  await page.waitForFunction((oldText) => {
+    const rows = [...document.querySelectorAll('.markers-panel .monaco-list-row')];
+    return rows.length > 0 && !rows.some((row) => row.innerText.includes(oldText));
+  }, deletedFinding, { timeout: 60_000, polling: 250 });
+  const rediagnoseS = Math.round((Date.now() - rediagnoseStart) / 100) / 10;
+  const shot = await screenshot(page, 'quick-fix-applied');
   await filterProblems(page, '');
-  return { fix: fixTitle, deleted_line: line, row: rowText, lines_before: before.length, lines_after: after.length, screenshot: await screenshot(page, 'quick-fix-applied') };
+  return { fix: fixTitle, deleted_line: line, row: rowText, lines_before: before.length, lines_after: after.length, rediagnosed_after_s: rediagnoseS, screenshot: shot };
 }
 
 /**
@@ -307,7 +359,7 @@ async function waitForFileChange(file, original, timeoutMs) {
   throw new Error('the file was not changed on disk (quick fix not applied or not saved)');
 }
 
-async function clustersScenario({ page }) {
+async function clustersScenario({ page, folders }) {
   await openSample(page);
   await runCommand(page, 'Lens: Show Clusters');
   const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
@@ -317,6 +369,7 @@ async function clustersScenario({ page }) {
   const header = await frame.locator('section.cluster header').first().innerText();
   const parses = await frame.locator('svg.parse').count();
   const k = await frame.locator('.kstep .k').innerText();
+  await togglePanel(page); // more room for the explorer in the screenshots
   const shot = await screenshot(page, 'cluster-explorer');
   const result = { columns, first_column: header.replace(/\s+/g, ' '), rows_drawn_with_arcs: parses, k, screenshot: shot };
 
@@ -329,19 +382,34 @@ async function clustersScenario({ page }) {
     result.columns_after_plus = await frame.locator('section.cluster').count();
   }
   // Hovering a token highlights the tokens with the same POS+DEP.
-  const token = frame.locator('svg.parse g.tok').first();
-  if (await token.count()) {
-    await token.hover();
-    result.highlighted_tokens = await frame.locator('g.tok.hl, span.tok.hl').count();
-    result.screenshot_highlight = await screenshot(page, 'cluster-explorer-highlight');
+  const commonKey = await frame.locator('body').evaluate(() => {
+    const counts = new Map();
+    document.querySelectorAll('svg.parse g.tok').forEach((token) => {
+      const key = token.getAttribute('data-posdep');
+      counts.set(key, (counts.get(key) || 0) + 1);
+    });
+    return [...counts].sort((a, b) => b[1] - a[1])[0][0];
+  });
+  await frame.locator(`svg.parse g.tok[data-posdep="${commonKey}"] text.word`).first().hover();
+  result.hovered_pos_dep = commonKey;
+  result.highlighted_tokens = await frame.locator('g.tok.hl').count();
+  if (result.highlighted_tokens < 2) {
+    throw new Error(`hovering a ${commonKey} token highlighted ${result.highlighted_tokens} tokens`);
   }
-  // Clicking a row opens it in the file.
-  const row = frame.locator('.row').first();
-  const rowIndex = Number(await row.getAttribute('data-row'));
+  result.screenshot_highlight = await screenshot(page, 'cluster-explorer-highlight');
+  // Clicking a row opens it in the file, with its text selected.
+  const row = frame.locator('.row').nth(1);
+  const rowText = await row.locator('svg').getAttribute('aria-label');
   await row.click();
   await page.waitForTimeout(1000);
-  result.clicked_row = rowIndex;
-  result.cursor_line_after_click = await cursorLine(page);
+  const line = await cursorLine(page);
+  const lines = fs.readFileSync(path.join(folders.workspace, SAMPLE), 'utf8').split('\n');
+  result.clicked_row = Number(await row.getAttribute('data-row'));
+  result.cursor_line_after_click = line;
+  if (!line || !lines[line - 1].includes(rowText)) {
+    throw new Error(`clicking the row "${rowText}" put the cursor on line ${line}: ${JSON.stringify(lines[(line || 1) - 1])}`);
+  }
+  await togglePanel(page);
   return result;
 }
 
@@ -380,11 +448,11 @@ async function restartScenario({ page, codeServer }) {
     throw new Error('the Lens server was not restarted within 60 s');
   }
   const restartS = Math.round((Date.now() - start) / 100) / 10;
-  // The restarted server re-analyses the open document and publishes again.
+  // The client re-opens the document in the new server, which analyses it again; its
+  // row hover (which needs that analysis) shows that it is really back.
   await openSample(page);
-  await showProblems(page);
-  await waitForLensProblem(page, FIRST_DIAGNOSTICS_TIMEOUT_MS);
-  return { killed_pid: killed, new_pid: restarted.pid, restart_s: restartS, diagnostics_again_s: Math.round((Date.now() - start) / 100) / 10, screenshot: await screenshot(page, 'after-restart') };
+  const hover = await hoverRow(page, 3, FIRST_DIAGNOSTICS_TIMEOUT_MS);
+  return { killed_pid: killed, new_pid: restarted.pid, restart_s: restartS, hover_again_s: Math.round((Date.now() - start) / 100) / 10, hover: hover.slice(0, 120), screenshot: await screenshot(page, 'after-restart') };
 }
 
 const SCENARIOS = [

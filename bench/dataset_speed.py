@@ -1,0 +1,311 @@
+"""Dataset lens speed and memory against the issue's targets, each against a
+baseline measured in the same run.
+
+What it compares (rows: realistic few-shot music requests of 10–30 words from
+``bench_common.long_rows``, with 4% near-copies and 2% exact copies planted):
+
+a. ``analyze_path`` with every analysis but semantic (``Settings(semantic=False)``,
+   clusters off and on, cold: a fresh memory-only ``RowStore``) against spaCy
+   alone tagging and parsing the same rows (the pipeline Lens loads:
+   tok2vec, tagger, attribute_ruler, parser; ``nlp.pipe``, spaCy's own batch
+   size).  Target: Lens ≤ 1.5× spaCy.
+b. The extra time semantic analysis adds (``semantic=True`` minus
+   ``semantic=False``, same clusters setting) against raw MiniLM encoding of the
+   same rows (``SentenceTransformer.encode``, batch 64, the model Lens loads).
+   Target: extra ≤ 1.2× encoding.
+c. 100k rows, lexical analyses and near-duplicates
+   (``Settings(syntax=False, semantic=False, clusters=False)``), each run in a
+   child process: wall time of ``analyze_path`` and the child's peak RSS
+   (VmHWM).  Targets: < 60 s, < 2 GB.
+d. Re-analysis of a 10k-row buffer after one row changed, warm cache
+   (``analyze_text`` with one ``RowStore``; every timed run changes one more
+   row), all analyses but clusters; and with clusters.  Target: < 300 ms.
+
+Every figure is the median of ``--repeats`` runs (each run listed beside it);
+ratios are taken per run against the baseline of the same run, then the
+median.  Model loading is excluded everywhere (both sides use warm models).
+The load average is printed, since the machine is shared.
+
+Run (quick, then full):
+    .venv/bin/python bench/dataset_speed.py --rows 1000 --big-rows 10000 --repeats 1
+    .venv/bin/python bench/dataset_speed.py                # 10k / 100k rows, 3 runs
+    .venv/bin/python bench/dataset_speed.py --parts c      # one part only (a, b, c, d)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import (  # noqa: E402
+    Corpus, fmt_runs, load_average, long_rows, median, n_words, peak_rss_mb, perturb, print_table,
+    set_quiet_env, timed,
+)
+
+set_quiet_env()
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TEXT_COLUMN = "query"
+
+
+def settings(**changes):
+    from lens_engine.config import Settings
+
+    return Settings(columns=[TEXT_COLUMN], cache=False, **changes)
+
+
+# ---------------------------------------------------------------------------
+# Baselines
+
+
+def spacy_alone(texts: list[str]) -> float:
+    """Seconds for spaCy to tag and parse ``texts`` (the pipeline Lens uses, warm)."""
+    from lens_engine.analyze import spacy_pipeline
+
+    nlp = spacy_pipeline(settings().spacy_model)
+    seconds, _ = timed(lambda: sum(1 for _ in nlp.pipe(texts)))
+    return seconds
+
+
+def minilm_alone(texts: list[str]) -> float:
+    """Seconds for raw sentence-transformers encoding of ``texts`` (the model Lens uses, warm)."""
+    from lens_engine.analyze import embedding_model
+
+    model = embedding_model(None, None)
+    seconds, _ = timed(lambda: model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False))
+    return seconds
+
+
+def warm_models(texts: list[str], semantic: bool) -> None:
+    """Load the models once so that no timed run pays for loading them."""
+    from lens_engine.analyze import RowStore, analyze_text
+
+    analyze_text(csv_text(texts[:50]), path="warm.csv", settings=settings(semantic=semantic), store=RowStore(None))
+    spacy_alone(texts[:50])
+    if semantic:
+        minilm_alone(texts[:50])
+
+
+def lens_cold(path: Path, **changes) -> tuple[float, dict[str, float]]:
+    """Seconds for ``analyze_path`` with a fresh memory-only row cache, and its stage timings."""
+    from lens_engine.analyze import RowStore, analyze_path
+
+    seconds, result = timed(lambda: analyze_path(path, settings(**changes), store=RowStore(None)))
+    return seconds, result.timings
+
+
+# ---------------------------------------------------------------------------
+# Parts a and b: 10k rows against spaCy and MiniLM
+
+
+LENS_VARIANTS = {  # name -> Settings changes
+    "lens (no semantic, no clusters)": dict(semantic=False, clusters=False),
+    "lens (no semantic, clusters)": dict(semantic=False, clusters=True),
+    "lens (semantic, no clusters)": dict(semantic=True, clusters=False),
+    "lens (semantic, clusters)": dict(semantic=True, clusters=True),
+}
+
+
+def run_10k(corpus: Corpus, path: Path, repeats: int, semantic: bool) -> None:
+    variants = {k: v for k, v in LENS_VARIANTS.items() if semantic or not v["semantic"]}
+    print(f"\n## a/b. {len(corpus.texts)} rows, {corpus.words()} words; load before: {load_average()}", flush=True)
+    warm_models(corpus.texts, semantic)
+    times: dict[str, list[float]] = {"spacy": [], "minilm": [], **{k: [] for k in variants}}
+    stages: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
+    for rep in range(repeats):
+        times["spacy"].append(spacy_alone(corpus.texts))
+        if semantic:
+            times["minilm"].append(minilm_alone(corpus.texts))
+        for name, changes in variants.items():
+            seconds, timings = lens_cold(path, **changes)
+            times[name].append(seconds)
+            stages[name].append(timings)
+        print(f"run {rep + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in times.items() if v)
+              + f"; load {load_average()}", flush=True)
+    report_10k(times, stages, semantic, len(corpus.texts))
+
+
+def _ratios(num: list[float], den: list[float]) -> list[float]:
+    return [a / b for a, b in zip(num, den)]
+
+
+def report_10k(times, stages, semantic: bool, n_rows: int) -> None:
+    spacy = times["spacy"]
+    rows = [["spaCy alone (tag + parse)", fmt_runs(spacy), "1.00", "baseline"]]
+    for name in ("lens (no semantic, no clusters)", "lens (no semantic, clusters)"):
+        r = _ratios(times[name], spacy)
+        rows.append([name, fmt_runs(times[name]), f"{median(r):.2f}× ({', '.join(f'{x:.2f}' for x in r)})",
+                     "≤ 1.5× spaCy: " + ("met" if median(r) <= 1.5 else "MISSED")])
+    print_table(f"a. {n_rows} rows, all analyses but semantic, vs spaCy alone", 
+                ["run", "time: median (runs)", "ratio to spaCy", "target"], rows)
+    print_stages(stages, ["lens (no semantic, no clusters)", "lens (no semantic, clusters)"], spacy)
+    if not semantic:
+        return
+    minilm = times["minilm"]
+    rows = [["MiniLM encode alone", fmt_runs(minilm), "1.00", "baseline"]]
+    for clusters in ("no clusters", "clusters"):
+        extra = [a - b for a, b in zip(times[f"lens (semantic, {clusters})"], times[f"lens (no semantic, {clusters})"])]
+        r = _ratios(extra, minilm)
+        rows.append([f"extra for semantic ({clusters})", fmt_runs(extra),
+                     f"{median(r):.2f}× ({', '.join(f'{x:.2f}' for x in r)})",
+                     "≤ 1.2× encoding: " + ("met" if median(r) <= 1.2 else "MISSED")])
+    for name in ("lens (semantic, no clusters)", "lens (semantic, clusters)"):
+        rows.append([name, fmt_runs(times[name]), "", ""])
+    print_table(f"b. {n_rows} rows, semantic on top, vs raw MiniLM encoding",
+                ["run", "time: median (runs)", "ratio to encoding", "target"], rows)
+    print_stages(stages, ["lens (semantic, no clusters)", "lens (semantic, clusters)"], spacy)
+
+
+def print_stages(stages, names: list[str], spacy: list[float]) -> None:
+    """Median seconds per analysis stage (Lens's own timings) for each variant."""
+    keys = sorted({k for name in names for t in stages[name] for k in t}, key=_stage_order)
+    rows = []
+    for key in keys:
+        rows.append([key] + [f"{median([t.get(key, 0.0) for t in stages[name]]):.2f}" for name in names])
+    rows.append(["(spaCy alone, same runs)"] + [f"{median(spacy):.2f}" for _ in names])
+    print_table("stage timings (median s)", ["stage", *names], rows)
+
+
+_STAGES = ["read", "duplicates", "phrases", "tagging", "templates", "seeds", "embedding", "semantic", "scores",
+           "clusters", "total"]
+
+
+def _stage_order(key: str) -> int:
+    return _STAGES.index(key) if key in _STAGES else len(_STAGES) - 1
+
+
+# ---------------------------------------------------------------------------
+# Part c: 100k rows, lexical analyses, in a child process
+
+
+def child_100k(path: str) -> None:
+    """Run in a child: analyse ``path`` lexically and print wall time and peak RSS as JSON."""
+    from lens_engine.analyze import RowStore, analyze_path
+
+    before = peak_rss_mb()
+    seconds, result = timed(lambda: analyze_path(Path(path), settings(syntax=False, semantic=False, clusters=False),
+                                                 store=RowStore(None)))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": before,
+                      "timings": result.timings, "findings": result.summary(), "rows": result.rows,
+                      "torch_loaded": "torch" in sys.modules}))
+
+
+def run_100k(corpus: Corpus, path: Path, repeats: int) -> None:
+    print(f"\n## c. {len(corpus.texts)} rows, {corpus.words()} words, {path.stat().st_size / 1e6:.1f} MB; "
+          f"load before: {load_average()}", flush=True)
+    runs = []
+    for rep in range(repeats):
+        out = subprocess.run([sys.executable, __file__, "--child-100k", str(path)], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"run {rep + 1}: {runs[-1]['seconds']:.1f}s, peak {runs[-1]['peak_rss_mb']:.0f} MB; "
+              f"load {load_average()}", flush=True)
+    seconds = [r["seconds"] for r in runs]
+    peaks = [r["peak_rss_mb"] for r in runs]
+    print_table(f"c. {len(corpus.texts)} rows, lexical analyses + near-duplicates (child process)",
+                ["figure", "median (runs)", "target"],
+                [["wall time of analyze_path", fmt_runs(seconds), "< 60 s: " + ("met" if median(seconds) < 60 else "MISSED")],
+                 ["peak RSS of the child (VmHWM)", fmt_runs(peaks, "MB", 0),
+                  "< 2 GB: " + ("met" if median(peaks) < 2048 else "MISSED")],
+                 ["RSS after imports, before analysis", fmt_runs([r["rss_before_mb"] for r in runs], "MB", 0), ""]])
+    keys = sorted({k for r in runs for k in r["timings"]}, key=_stage_order)
+    print_table("c. stage timings (median s)", ["stage", "seconds"],
+                [[k, f"{median([r['timings'].get(k, 0.0) for r in runs]):.2f}"] for k in keys])
+    print("findings (last run):", runs[-1]["findings"], "| torch imported:", runs[-1]["torch_loaded"])
+
+
+# ---------------------------------------------------------------------------
+# Part d: warm re-analysis after one row changed
+
+
+def csv_text(texts: list[str]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([TEXT_COLUMN, "tags"])
+    writer.writerows([t, "generated"] for t in texts)
+    return buf.getvalue()
+
+
+def run_rewarm(corpus: Corpus, repeats: int, semantic: bool) -> None:
+    """Analyse once cold, then time re-analyses, each after changing one more row."""
+    import random
+
+    from lens_engine.analyze import RowStore, analyze_text
+
+    print(f"\n## d. {len(corpus.texts)} rows, one row changed per run; load before: {load_average()}", flush=True)
+    warm_models(corpus.texts, semantic)
+    store = RowStore(None)
+    texts = list(corpus.texts)
+    rng = random.Random(5)
+    cold, _ = timed(lambda: analyze_text(csv_text(texts), path="bench.csv",
+                                         settings=settings(semantic=semantic, clusters=False), store=store))
+    results: dict[str, list[float]] = {}
+    stages: dict[str, list[dict[str, float]]] = {}
+    for clusters in (False, True):
+        name = f"all analyses{'' if semantic else ' but semantic'}, {'with' if clusters else 'no'} clusters"
+        results[name], stages[name] = [], []
+        for rep in range(repeats):
+            row = rng.randrange(len(texts))
+            texts[row] = perturb(texts[row], rng, 1) + f" (take {rep})"  # new content: a cache miss
+            text = csv_text(texts)
+            seconds, result = timed(lambda: analyze_text(text, path="bench.csv",
+                                                         settings=settings(semantic=semantic, clusters=clusters),
+                                                         store=store))
+            results[name].append(seconds * 1000)
+            stages[name].append(result.timings)
+        print(f"{name}: {fmt_runs(results[name], 'ms', 0)}; load {load_average()}", flush=True)
+    rows = [["cold first analysis (fills the cache)", f"{cold * 1000:.0f} ms", ""]]
+    for name, ms in results.items():
+        target = "< 300 ms: " + ("met" if median(ms) < 300 else "MISSED") if "no clusters" in name else "(no target)"
+        rows.append([f"re-analysis, {name}", fmt_runs(ms, "ms", 0), target])
+    print_table(f"d. re-analysis of {len(texts)} rows after one row changed (warm cache)",
+                ["run", "median (runs)", "target"], rows)
+    keys = sorted({k for s in stages.values() for t in s for k in t}, key=_stage_order)
+    print_table("d. stage timings (median ms)", ["stage", *stages],
+                [[k] + [f"{median([t.get(k, 0.0) for t in s]) * 1000:.0f}" for s in stages.values()] for k in keys])
+
+
+# ---------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000, help="rows for parts a, b, d (default 10000)")
+    parser.add_argument("--big-rows", type=int, default=100_000, help="rows for part c (default 100000)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median reported)")
+    parser.add_argument("--parts", default="abcd", help="which parts to run: any of a, b, c, d")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--child-100k", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_100k:
+        child_100k(args.child_100k)
+        return
+    print(f"# dataset_speed: rows={args.rows} big_rows={args.big_rows} repeats={args.repeats} parts={args.parts}")
+    print(f"load average at start: {load_average()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="lens-bench-") as tmp:
+        if set(args.parts) & set("abd"):
+            corpus = long_rows(args.rows, seed=args.seed)
+            words = [n_words(t) for t in corpus.texts]
+            print(f"corpus: {len(words)} rows, {min(words)}–{max(words)} words (median {median(words):.0f})")
+            path = corpus.write_csv(Path(tmp) / "rows.csv")
+            if set(args.parts) & set("ab"):
+                run_10k(corpus, path, args.repeats, semantic="b" in args.parts)
+            if "d" in args.parts:
+                run_rewarm(corpus, max(args.repeats, 5), semantic=True)
+        if "c" in args.parts:
+            big = long_rows(args.big_rows, seed=args.seed + 1)
+            run_100k(big, big.write_csv(Path(tmp) / "big.csv"), args.repeats)
+    print(f"\nload average at end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
