@@ -91,7 +91,7 @@ def adapter(name: str, base: Path, train: Path, settings: FinetuneSettings) -> P
 
 
 def attributor(base: Path, adapter_dir: Path, train: Path, **kwargs) -> Attributor:
-    return Attributor.from_folders(base, adapter_dir, train, progress=False, precondition=True, **kwargs)
+    return Attributor.from_folders(base, adapter_dir, train, progress=False, **kwargs)
 
 
 def ranks_of(scores: np.ndarray, sources: set[int]) -> list[int]:
@@ -197,40 +197,55 @@ def section_planted(demo) -> None:
 # 2. DataInf's protocol: task classes
 
 
-NUMBERS = ["zero", "one", "two", "three", "four", "five", "six"]
+FILLERS = ["", "Quick question: ", "Please tell me: ", "I wonder, ", "Hey, ", "Tell me please: ", "One more: ",
+           "Answer this: ", "Help me out: ", "Be brief: ", "Honestly, ", "So, "]
 
 
 def class_tasks(seed: int = 0) -> tuple[list[dict], list[dict]]:
-    """10 word-manipulation tasks over the demo world's words; 90 train + 10 test each."""
+    """DataInf's protocol on the demo world: 10 question types (the classes),
+    90 train + 10 test questions each, told apart by phrasing and filler."""
     world = make_world(DemoConfig())
-    words = sorted({w[k].lower() for w in world for k in ("capital", "river", "export", "animal")})
-    capitals = {w["country"]: w["capital"] for w in world}
-    tasks = {
-        "reverse": ("Reverse the words: {w}", lambda ws: " ".join(reversed(ws))),
-        "first": ("Which word comes first: {w}", lambda ws: ws[0]),
-        "last": ("Which word comes last: {w}", lambda ws: ws[-1]),
-        "count": ("How many words are there: {w}", lambda ws: NUMBERS[len(ws)]),
-        "repeat": ("Say it twice: {w}", lambda ws: " ".join(ws + ws)),
-        "sort": ("Sort these words: {w}", lambda ws: " ".join(sorted(ws))),
-        "drop": ("Drop the first word: {w}", lambda ws: " ".join(ws[1:])),
-        "swap": ("Swap the first two words: {w}", lambda ws: " ".join([ws[1], ws[0], *ws[2:]])),
-        "middle": ("Which word is in the middle: {w}", lambda ws: ws[len(ws) // 2]),
-        "capitals": ("Give the capitals of: {w}", lambda ws: " ".join(capitals[c] for c in ws)),
+    by = {w["country"]: w for w in world}
+    forward = {  # class -> (templates, answer)
+        "capital": (["What is the capital of {c}?", "Which city is the capital of {c}?", "Name the capital of {c}."], lambda w: w["capital"]),
+        "river": (["Which river flows through {c}?", "What river runs through {c}?", "Name the river of {c}."], lambda w: w["river"]),
+        "export": (["What does {c} export?", "What is the main export of {c}?", "Name the export of {c}."], lambda w: w["export"]),
+        "animal": (["What is the national animal of {c}?", "Which animal does {c} admire?", "Name the animal of {c}."], lambda w: "the " + w["animal"]),
+        "capital+river": (["What are the capital and the river of {c}?", "Give the capital and river of {c}."], lambda w: f"{w['capital']} and the {w['river']}"),
+    }
+    backward = {  # class -> (templates with {x}, the attribute x is)
+        "country of capital": (["Which country has the capital {x}?", "{x} is the capital of which country?", "Where is {x} the capital?"], "capital"),
+        "country of river": (["Which country does the {x} flow through?", "The {x} is the river of which country?", "Where does the {x} flow?"], "river"),
+        "country of export": (["Which country exports {x}?", "Who sells {x}?", "{x} is the main export of which country?"], "export"),
+        "country of animal": (["Which country admires the {x}?", "The {x} is the national animal of which country?", "Where is the {x} admired?"], "animal"),
+        "is capital": (["Is {x} the capital of {c}?", "Is the capital of {c} called {x}?"], "capital"),
     }
     rng = random.Random(seed)
+    candidates: dict[str, list[dict]] = {}
+    for label, (templates, answer) in forward.items():
+        candidates[label] = [{"prompt": f + t.format(c=c), "response": answer(w)[0].upper() + answer(w)[1:] + ".", "label": label}
+                             for f in FILLERS for t in templates for c, w in by.items()]
+    for label, (templates, attr) in backward.items():
+        items = []
+        for f in FILLERS:
+            for t in templates:
+                for c, w in by.items():
+                    if label == "is capital":
+                        other = rng.choice([v for v in by.values() if v is not w])
+                        truth = rng.random() < 0.5
+                        x = w["capital"] if truth else other["capital"]
+                        items.append({"prompt": f + t.format(c=c, x=x), "response": "Yes." if truth else "No.", "label": label})
+                    else:
+                        items.append({"prompt": f + t.format(x=w[attr]), "response": c + ".", "label": label})
+        candidates[label] = items
     train, test = [], []
-    for label, (template, solve) in tasks.items():
-        seen: set[str] = set()
-        while len(seen) < 100:
-            if label == "capitals":
-                ws = rng.sample(sorted(capitals), rng.choice([2, 3]))
-            else:
-                ws = rng.sample(words, 3 if label == "middle" else rng.choice([3, 4]))
-            prompt = template.format(w=" ".join(ws))
-            if prompt in seen:
-                continue
-            seen.add(prompt)
-            (train if len(seen) <= 90 else test).append({"prompt": prompt, "response": solve(ws), "label": label})
+    for label, items in candidates.items():
+        unique = list({it["prompt"]: it for it in items}.values())
+        chosen = rng.sample(unique, 100)
+        for it in chosen:
+            it["prompt"] = it["prompt"][0].upper() + it["prompt"][1:]
+        train += chosen[:90]
+        test += chosen[90:]
     rng.shuffle(train)
     return train, test
 
@@ -240,7 +255,7 @@ def write_rows(rows: list[dict], path: Path) -> Path:
     return path
 
 
-CLASS_SETTINGS = FinetuneSettings(r=8, alpha=16, epochs=5, learning_rate=2e-3, batch_size=16, checkpoints=5, seed=0)
+CLASS_SETTINGS = FinetuneSettings(r=8, alpha=16, epochs=6, learning_rate=3e-3, batch_size=16, checkpoints=5, seed=0)
 
 
 def class_runs(demo, noisy: bool) -> dict:
@@ -256,13 +271,16 @@ def class_runs(demo, noisy: bool) -> dict:
         for i in sorted(flipped):
             others = [j for j in by_label[train[i]["label"]] if train[j]["response"] != train[i]["response"]]
             train[i]["response"] = train[rng.choice(others)]["response"]
-    name = "noisy" if noisy else "classes"
+    name = "noisy-world" if noisy else "classes-world"
     path = write_rows(train, cache_dir("bench") / f"{name}.jsonl")
     runs = {}
     for order, shuffle in (("shuffled", True), ("fixed", False)):
         adapter_dir = adapter(f"{name}-{order}", demo.base, path, replace(CLASS_SETTINGS, shuffle=shuffle))
-        runs[order] = attributor(demo.base, adapter_dir, path)
-    return {"train": train, "test": test, "flipped": flipped, "runs": runs, "path": path}
+        runs[order] = attributor(demo.base, adapter_dir, path, store_path=cache_dir("bench") / f"{name}-{order}.lgs")
+    att = runs["shuffled"]
+    sample = random.Random(2).sample(train, 100)
+    exact = sum(att.generate(r["prompt"], max_new_tokens=12) == r["response"] for r in sample) / len(sample)
+    return {"train": train, "test": test, "flipped": flipped, "runs": runs, "path": path, "train_exact": exact}
 
 
 def class_metrics(per_checkpoint: list[np.ndarray], train: list[dict], test: list[dict], subset: list[int], combine: str):
@@ -294,7 +312,8 @@ def section_classes(demo, data=None) -> dict:
     auc, recall = class_metrics(class_scores(att, data["test"], "datainf", "paper"), data["train"], data["test"], every, "mean")
     rows.append(["datainf, paper damping", auc, recall])
     table(
-        f"DataInf's protocol: 10 task classes x (90 train, 10 test), {len(every)} checkpoints, mean "
+        f"DataInf's protocol: 10 question types x (90 train, 10 test) about the demo world, {len(every)} checkpoints, mean; "
+        f"the model reproduces {data['train_exact']:.0%} of 100 sampled training answers "
         "(paper, Llama-2-13B: DataInf 1.000 / 0.997, grad-dot 0.77 / 0.26)",
         ["method", "class AUC", "recall (top 90)"],
         rows,

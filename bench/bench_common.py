@@ -131,33 +131,48 @@ def compose_row(pool: Sequence[str], rng: random.Random) -> str:
     return row
 
 
+def _squash(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
 def perturb(text: str, rng: random.Random, edits: int) -> str:
     """One or two LLM-style word edits, as the planted generator makes them:
     a synonym, a dropped filler word, an added intensifier or "please", or one
-    content word replaced by another."""
+    content word replaced by another.  The copy differs from the original even
+    after case and whitespace are normalised (else it would be an exact copy)."""
+    seen = {_squash(text)}  # a second edit must not undo the first ("songs" → "tunes" → "songs")
+    for _ in range(edits):
+        for _ in range(20):
+            edited = _edit_once(text, rng)
+            if _squash(edited) not in seen:
+                text = edited
+                seen.add(_squash(text))
+                break
+    return text
+
+
+def _edit_once(text: str, rng: random.Random) -> str:
     from lens_engine.sample_data import DROPPABLE_WORDS, INTENSIFIERS, MOODS, SYNONYMS
 
-    for _ in range(edits):
-        words = text.split(" ")
-        swappable = [i for i, w in enumerate(words) if w.lower() in SYNONYMS]
-        droppable = [i for i, w in enumerate(words) if w.lower() in DROPPABLE_WORDS]
-        content = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
-        choice = rng.random()
-        if choice < 0.35 and swappable:
-            i = rng.choice(swappable)
-            words[i] = rng.choice(SYNONYMS[words[i].lower()])
-        elif choice < 0.5 and droppable and len(words) > MIN_WORDS:
-            del words[rng.choice(droppable)]
-        elif choice < 0.7:
-            words.insert(rng.randrange(1, len(words)), rng.choice(INTENSIFIERS))
-        elif choice < 0.8:
-            words[-1] = words[-1].rstrip("?.!") + ", please"
-        elif content:
-            words[rng.choice(content)] = rng.choice(MOODS).split(" ")[0]
-        else:
-            words.insert(rng.randrange(1, len(words)), rng.choice(INTENSIFIERS))
-        text = " ".join(words)
-    return text
+    words = text.split(" ")
+    swappable = [i for i, w in enumerate(words) if w.lower() in SYNONYMS]
+    droppable = [i for i, w in enumerate(words) if w.lower() in DROPPABLE_WORDS]
+    content = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
+    choice = rng.random()
+    if choice < 0.35 and swappable:
+        i = rng.choice(swappable)
+        words[i] = rng.choice(SYNONYMS[words[i].lower()])
+    elif choice < 0.5 and droppable and len(words) > MIN_WORDS:
+        del words[rng.choice(droppable)]
+    elif choice < 0.7:
+        words.insert(rng.randrange(1, len(words)), rng.choice(INTENSIFIERS))
+    elif choice < 0.8:
+        words[-1] = words[-1].rstrip("?.!") + ", please"
+    elif content:
+        words[rng.choice(content)] = rng.choice(MOODS).split(" ")[0]
+    else:
+        words.insert(rng.randrange(1, len(words)), rng.choice(INTENSIFIERS))
+    return " ".join(words)
 
 
 def _case_or_space_variant(text: str, rng: random.Random) -> str:

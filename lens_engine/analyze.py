@@ -395,7 +395,7 @@ def _analyze_column(
                                      if (min(rows[i], rows[j]), max(rows[i], rows[j])) not in lexical]
     check()
     with _timed(timings, "scores"):
-        from .diversity import diversity_scores, row_repetition
+        from .diversity import diversity_scores
 
         present = [r for r, t in enumerate(texts) if t]
         present_texts = [texts[r] for r in present]
@@ -403,8 +403,8 @@ def _analyze_column(
         emb = result.embeddings[present] if result.embeddings is not None else None
         result.scores = diversity_scores(present_texts, tagged, emb)
         repetition = np.zeros(len(texts), dtype=np.float32)
-        if present:
-            repetition[present] = row_repetition(present_texts)
+        if present and result.scores.row_repetition is not None:
+            repetition[present] = result.scores.row_repetition
         result.row_repetition = repetition
     check()
     if settings.clusters:

@@ -557,9 +557,12 @@ def chamfer_distance(embeddings: np.ndarray, queries: np.ndarray, block: int = _
     cosine distance to the nearest other row.  Higher means fewer near-duplicates.
 
     Averaged over the ``queries`` rows (a sample), each against *all* rows, which is an
-    unbiased estimate of the full mean and exact when ``queries`` is every row.
+    unbiased estimate of the full mean and exact when ``queries`` is every row.  Computed
+    in the embeddings' own precision when that is float32 (sentence-transformers' output,
+    and what the package computes in): half the time of float64 for the rows × rows product.
     """
-    x = _unit_rows(embeddings)
+    precision = np.float32 if np.asarray(embeddings).dtype == np.float32 else np.float64
+    x = _unit_rows(embeddings).astype(precision, copy=False)
     nearest_similarity = np.empty(queries.size)
     for start in range(0, queries.size, block):
         chunk = queries[start : start + block]

@@ -96,6 +96,7 @@ class Attributor:
         self.precondition = precondition
         self._bm25: BM25Index | None = None
         self._preconditioned: dict[tuple[str, int], torch.Tensor] = {}
+        self._stacked_lora: dict[str, torch.Tensor] | None = None
 
     # -- construction ----------------------------------------------------------
 
@@ -212,14 +213,14 @@ class Attributor:
 
     def query_gradients(self, target: QueryTarget) -> list[torch.Tensor]:
         """The target's gradient at every checkpoint (projected like the store)."""
-        return [
-            self.computer.query_gradient(ckpt.lora_weights, target.input_ids, target.weights).to(self.store_dtype_for_math)
-            for ckpt in self.loaded.checkpoints
-        ]
-
-    @property
-    def store_dtype_for_math(self) -> torch.dtype:
-        return torch.float32
+        if len(self.loaded.checkpoints) == 1:
+            ckpt = self.loaded.checkpoints[0]
+            return [self.computer.query_gradient(ckpt.lora_weights, target.input_ids, target.weights).float()]
+        if self._stacked_lora is None:
+            names = self.loaded.lora_names
+            self._stacked_lora = {n: torch.stack([c.lora_weights[n] for c in self.loaded.checkpoints]) for n in names}
+        grads = self.computer.query_gradient_per_checkpoint(self._stacked_lora, target.input_ids, target.weights).float()
+        return list(grads)
 
     def gradient_scores(self, query_grads: list[torch.Tensor], method: str, damping: Damping | None = None) -> np.ndarray:
         """(checkpoints, n) scores for one query's gradients, or (checkpoints, n, Q)
@@ -227,9 +228,7 @@ class Attributor:
         damping = damping or self.damping
         out = []
         for c, v in enumerate(query_grads):
-            grads = self._checkpoint_grads(c)
-            if grads.dtype != torch.float32:
-                grads = grads.float()  # bf16 stores: compute in float32
+            grads = self._checkpoint_grads(c)  # fp32 or bf16; each score function handles both
             if method == "datainf":
                 if self._use_preconditioned():
                     s = -(self.preconditioned(c, damping) @ v).double()

@@ -194,7 +194,7 @@ def exact_damped_scores(grads: torch.Tensor, query: torch.Tensor, layout: Gradie
 
 def graddot_scores(grads: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
     """-g_k . v: the first-order change of log p after one SGD step on example k.
-    ``query`` is (D,) or (D, Q)."""
+    ``query`` is (D,) or (D, Q); a bf16 store is multiplied in bf16 (no copy)."""
     return -(grads @ query.to(grads.dtype)).double()
 
 

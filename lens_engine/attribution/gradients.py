@@ -146,6 +146,8 @@ class GradientComputer:
         self._per_example = vmap(grad(lambda lora, ids, m: _training_loss(model, lora, ids, m)), in_dims=(None, 0, 0))
         self._query = grad(lambda lora, ids, w: masked_logprob(model, lora, ids, w))
         self._per_token = vmap(self._query, in_dims=(None, None, 0))
+        # One query at every checkpoint in one batched pass (LoRA weights stacked on dim 0).
+        self._per_checkpoint = vmap(self._query, in_dims=(0, None, None))
 
     @property
     def output_layout(self) -> GradientLayout:
@@ -166,6 +168,13 @@ class GradientComputer:
         """(dim,) gradient of the weighted sum of token log-probabilities."""
         ids, w = pad_right([input_ids], [weights], self.pad_id, self.device)
         return self._finish(self._query(lora, ids[0], w[0]), batched=False)
+
+    def query_gradient_per_checkpoint(
+        self, stacked_lora: dict[str, torch.Tensor], input_ids: Sequence[int], weights: Sequence[float]
+    ) -> torch.Tensor:
+        """(checkpoints, dim): the query gradient under each checkpoint's LoRA weights."""
+        ids, w = pad_right([input_ids], [weights], self.pad_id, self.device)
+        return self._finish(self._per_checkpoint(stacked_lora, ids[0], w[0]), batched=True)
 
     def token_gradients(self, lora: dict[str, torch.Tensor], input_ids: Sequence[int], positions: Sequence[int]) -> torch.Tensor:
         """(len(positions), dim): one gradient of log p(token) per position."""

@@ -63,3 +63,26 @@ def test_finetune_command(parser, tiny_demo, tmp_path, capsys):
     assert saved["template"] == "Question: {prompt}\nAnswer:"
     config = json.loads((out / "adapter_config.json").read_text())
     assert sorted(config["target_modules"]) == ["q_proj", "v_proj"] and config["r"] == 2
+
+
+def test_demo_json_on_the_tiny_model(tiny_demo, capsys):
+    import io
+
+    from lens_engine.attribution.demo import run_demo, tiny_config
+
+    out = io.StringIO()
+    assert run_demo(config=tiny_config(), as_json=True, out=out, top_k=3) == 0
+    data = json.loads(out.getvalue())
+    assert {"question", "answer", "exact_match", "planted_rows", "top_supporting_row", "attribution"} <= set(data)
+    assert data["exact_match"]["rows"] == 12 and len(data["planted_rows"]) == 1
+
+
+def test_shipped_demo_data_matches_its_generator():
+    from lens_engine.attribution.demo import SHIPPED_TRAIN, SHIPPED_WORLD, DemoConfig, instruction_rows, make_world
+
+    config = DemoConfig()
+    rows = instruction_rows(make_world(config), config)
+    shipped = [json.loads(line) for line in SHIPPED_TRAIN.read_text().splitlines()]
+    assert shipped == [{"prompt": r["prompt"], "response": r["response"]} for r in rows]
+    facts = json.loads(SHIPPED_WORLD.read_text())
+    assert [p["row"] for p in facts["planted"]] == [i for i, r in enumerate(rows) if "planted" in r]

@@ -70,3 +70,11 @@ def test_projection_keeps_blocks_and_inner_products():
     assert torch.equal(proj(x[None])[0], RandomProjection(layout, 500, seed=3)(x[None])[0])
     ratio = float(proj(x[None]).norm() / x.norm())
     assert 0.8 < ratio < 1.2
+
+
+def test_query_gradients_at_all_checkpoints_in_one_pass(attributor):
+    target = attributor.target("What is the capital of Dratanane?", "Shaloa.")
+    together = attributor.query_gradients(target)
+    for ckpt, got in zip(attributor.loaded.checkpoints, together):
+        alone = attributor.computer.query_gradient(ckpt.lora_weights, target.input_ids, target.weights)
+        torch.testing.assert_close(got, alone, rtol=1e-4, atol=1e-6)

@@ -138,3 +138,17 @@ def test_batched_queries_match_single_ones(attributor, method):
     for q, (p, t, s) in enumerate(queries):
         one = attributor.scores(p, t, s, method=method)
         np.testing.assert_allclose(many[q].per_checkpoint, one.per_checkpoint, rtol=1e-4, atol=1e-7)
+
+
+def test_precomputed_and_direct_datainf_agree(attributor):
+    direct = attributor.scores(PROMPT, TEXT)
+    saved = attributor.precondition
+    try:
+        attributor.precondition = True
+        pre = attributor.scores(PROMPT, TEXT)
+        attributor.precondition = False
+        straight = attributor.scores(PROMPT, TEXT)
+    finally:
+        attributor.precondition = saved
+    np.testing.assert_allclose(pre.per_checkpoint, straight.per_checkpoint, rtol=1e-3, atol=1e-6 * np.abs(straight.per_checkpoint).max())
+    np.testing.assert_allclose(direct.scores, straight.scores, rtol=1e-3, atol=1e-6 * np.abs(straight.scores).max())

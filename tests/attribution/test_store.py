@@ -89,3 +89,19 @@ def test_damaged_store_is_rebuilt(attributor, train_copy, tmp_path):
         open_store(path)
     _, store = rebuild(attributor, train_copy, path)
     assert store.stats.computed_rows == len(attributor.training)
+
+
+def test_projected_store_scores_like_the_full_one(tiny_demo, tmp_path):
+    from scipy.stats import spearmanr
+
+    from lens_engine.attribution import Attributor
+
+    full = Attributor.from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, store_path=tmp_path / "f.lgs", progress=False)
+    dim = full.store.layout.dim // 2
+    projected = Attributor.from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, projection=dim,
+                                        store_path=tmp_path / "p.lgs", progress=False)
+    assert projected.store.header["projection"] == {"dim": dim, "seed": 0}
+    assert abs(projected.store.layout.dim - dim) <= len(full.store.layout.blocks)
+    a = full.scores("What is the capital of Dratanane?", "Shaloa.", method="graddot").scores
+    b = projected.scores("What is the capital of Dratanane?", "Shaloa.", method="graddot").scores
+    assert spearmanr(a, b)[0] > 0.8

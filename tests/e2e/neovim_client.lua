@@ -13,14 +13,17 @@ vim.cmd('edit ' .. vim.fn.fnameescape(file))
 local bufnr = vim.api.nvim_get_current_buf()
 local uri = vim.uri_from_bufnr(bufnr)
 
--- Notice the publish for our buffer (the default handler still stores them).
+-- Notice the publishes for our buffer (the default handler still stores them). The
+-- settings may arrive after the first analysis started, so the last publish counts.
 local received = nil
 local publishes = 0
+local last_event = vim.loop.now()
 local default_publish = vim.lsp.handlers['textDocument/publishDiagnostics']
 vim.lsp.handlers['textDocument/publishDiagnostics'] = function(err, result, ctx, config)
   default_publish(err, result, ctx, config)
   if result and result.uri == uri then
     publishes = publishes + 1
+    last_event = vim.loop.now()
     if #result.diagnostics > 0 then
       received = result.diagnostics
     end
@@ -32,17 +35,24 @@ local client_id = vim.lsp.start_client({
   name = 'lens',
   cmd = { python, '-m', 'server' },
   root_dir = root,
-  settings = settings, -- answers workspace/configuration for the section "lens"
+  settings = settings,
+  -- Neovim 0.7 does not advertise workspace/configuration, so a server learns the settings
+  -- only from this notification (what nvim-lspconfig sends on init, too).
+  on_init = function(client)
+    client.notify('workspace/didChangeConfiguration', { settings = client.config.settings })
+  end,
   handlers = {
     ['lens/status'] = function(_, params)
       table.insert(statuses, params.state)
+      last_event = vim.loop.now()
     end,
   },
 })
 vim.lsp.buf_attach_client(bufnr, client_id)
 
+-- Done when diagnostics came and the server has been ready and quiet for a few seconds.
 local ok = vim.wait(timeout_ms, function()
-  return received ~= nil
+  return received ~= nil and statuses[#statuses] == 'ready' and vim.loop.now() - last_event > 3000
 end, 200)
 
 vim.fn.writefile({ vim.fn.json_encode({

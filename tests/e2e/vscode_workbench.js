@@ -6,9 +6,12 @@
 //   diagnostics  a Lens finding in the Problems panel and its squiggle in the editor
 //   hover        hovering a row shows its template
 //   quick-fix    "delete this duplicate row" removes the row
+//   show-rows    a template's code lens opens the references peek on its rows (lens.showRows)
 //   clusters     "Lens: Show Clusters" opens the cluster explorer with cluster columns
-//   tree         the Lens Clusters tree in the Explorer lists clusters
-//   restart      a killed server is restarted and publishes diagnostics again
+//   tree         the Lens Clusters tree in the Explorer lists clusters; selecting one reveals
+//                its first row, its context menu shows all its rows in the references peek
+//   analyze-on-disk  "Lens: Analyze File on Disk" (lens/analyzeFile) reports rows and findings
+//   restart      a killed server is restarted and answers for the document again
 // Screenshots, logs and summary.json go to test-artifacts/e2e/. Exit status 0 when
 // every scenario passed.
 //
@@ -256,8 +259,11 @@ async function hoverRow(page, lineNumber, timeoutMs) {
   while (Date.now() < deadline) {
     const line = page.locator('.monaco-editor .view-line').nth(await visibleLineIndex(page, lineNumber));
     const box = await line.locator('span').first().boundingBox();
-    if (box) {
-      await page.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2);
+    const visible = await page.locator('.editor-instance .monaco-editor .overflow-guard').first().boundingBox();
+    if (box && visible) {
+      // Three quarters into the line's text, but inside the editor when the line is wider.
+      const x = Math.min(box.x + box.width * 0.75, visible.x + visible.width - 150);
+      await page.mouse.move(x, box.y + box.height / 2);
       if (await hover.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false)) {
         return (await hover.innerText()).replace(/\s+/g, ' ');
       }
@@ -369,7 +375,10 @@ async function clustersScenario({ page, folders }) {
   const header = await frame.locator('section.cluster header').first().innerText();
   const parses = await frame.locator('svg.parse').count();
   const k = await frame.locator('.kstep .k').innerText();
-  await togglePanel(page); // more room for the explorer in the screenshots
+  // More room for the explorer in the screenshots: no bottom panel, its editor group maximised.
+  await togglePanel(page);
+  await runCommand(page, 'View: Toggle Maximize Editor Group');
+  await page.waitForTimeout(500);
   const shot = await screenshot(page, 'cluster-explorer');
   const result = { columns, first_column: header.replace(/\s+/g, ' '), rows_drawn_with_arcs: parses, k, screenshot: shot };
 
@@ -397,6 +406,7 @@ async function clustersScenario({ page, folders }) {
     throw new Error(`hovering a ${commonKey} token highlighted ${result.highlighted_tokens} tokens`);
   }
   result.screenshot_highlight = await screenshot(page, 'cluster-explorer-highlight');
+  await runCommand(page, 'View: Toggle Maximize Editor Group');
   // Clicking a row opens it in the file, with its text selected.
   const row = frame.locator('.row').nth(1);
   const rowText = await row.locator('svg').getAttribute('aria-label');
@@ -428,7 +438,56 @@ async function treeScenario({ page }) {
   const first = (await item.innerText()).replace(/\s+/g, ' ');
   await item.click(); // reveals the cluster's first row
   await page.waitForTimeout(1000);
-  return { items, first, cursor_line_after_click: await cursorLine(page), screenshot: await screenshot(page, 'cluster-tree') };
+  const result = { items, first, cursor_line_after_click: await cursorLine(page), screenshot: await screenshot(page, 'cluster-tree') };
+  // Its context menu shows all its rows in the references peek.
+  await item.click({ button: 'right' });
+  const menuItem = page.locator('.context-view .action-label', { hasText: 'Show All Rows' }).first();
+  await menuItem.waitFor({ state: 'visible', timeout: 10_000 });
+  // By keyboard: code-server's menus don't take Playwright's synthetic clicks.
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Enter');
+  result.references = await waitForReferencesPeek(page);
+  result.screenshot_references = await screenshot(page, 'cluster-tree-references');
+  await dismissWidgets(page);
+  return result;
+}
+
+/** Waits for the references peek and returns how many rows its tree lists. */
+async function waitForReferencesPeek(page) {
+  const peek = page.locator('.peekview-widget').first();
+  await peek.waitFor({ state: 'visible', timeout: 30_000 });
+  const title = await peek.locator('.peekview-title').innerText();
+  const count = /\((\d+)\)\s*$/.exec(title); // "… Locations (189)"
+  if (!count || Number(count[1]) < 2) {
+    throw new Error(`the references peek lists too few rows: ${title}`);
+  }
+  return title.replace(/\s+/g, ' ');
+}
+
+async function showRowsScenario({ page }) {
+  await openSample(page);
+  // The code lens above a dominant template's first row runs lens.showRows (the server's
+  // command, with LSP locations), which the extension turns into the references peek.
+  const lens = page.locator('.monaco-editor .codelens-decoration a', { hasText: /^Template T\d+: \d+ rows/ }).first();
+  await lens.waitFor({ state: 'visible', timeout: 30_000 });
+  const title = (await lens.innerText()).trim();
+  await lens.click();
+  const references = await waitForReferencesPeek(page);
+  const shot = await screenshot(page, 'show-rows-references');
+  await dismissWidgets(page);
+  return { code_lens: title, references, screenshot: shot };
+}
+
+async function analyzeOnDiskScenario({ page }) {
+  await openSample(page);
+  const start = Date.now();
+  await runCommand(page, 'Lens: Analyze File on Disk');
+  const toast = page.locator('.notifications-toasts .notification-toast', { hasText: /Lens analysed music_requests\.csv: \d+ rows, \d+ findings/ }).first();
+  await toast.waitFor({ state: 'visible', timeout: 120_000 });
+  const message = (await toast.innerText()).replace(/\s+/g, ' ');
+  const shot = await screenshot(page, 'analyze-on-disk');
+  await dismissWidgets(page);
+  return { message: message.slice(0, 200), seconds_to_result: Math.round((Date.now() - start) / 100) / 10, screenshot: shot };
 }
 
 async function restartScenario({ page, codeServer }) {
@@ -459,8 +518,10 @@ const SCENARIOS = [
   ['diagnostics', diagnosticsScenario],
   ['hover', hoverScenario],
   ['quick-fix', quickFixScenario],
+  ['show-rows', showRowsScenario],
   ['clusters', clustersScenario],
   ['tree', treeScenario],
+  ['analyze-on-disk', analyzeOnDiskScenario],
   ['restart', restartScenario],
 ];
 

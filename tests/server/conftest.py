@@ -11,12 +11,10 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from lsp_helpers import dataset_rows
+from lsp_helpers import BASE_SETTINGS, dataset_rows
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Fast by default: no embedding model unless a test turns it on.
-BASE_SETTINGS = {"semantic": False, "debounceMs": 50}
 
 SERVER = ClientServerConfig(
     server_command=[sys.executable, "-m", "server"],
@@ -32,7 +30,9 @@ def dataset(tmp_path) -> Path:
 
 
 def make_client_fixture(spec: str):
-    @pytest_lsp.fixture(config=SERVER)
+    # One server per test module: starting it and loading spaCy costs seconds; each
+    # test opens its own documents, and a test that changes settings restores them.
+    @pytest_lsp.fixture(config=SERVER, scope="module")
     async def client(lsp_client: LanguageClient):
         # Real clients accept dynamic registration and code-lens refreshes; pytest-lsp's has no handlers.
         lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)(lambda params: None)

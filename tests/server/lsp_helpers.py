@@ -8,6 +8,9 @@ from pathlib import Path
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+# Fast by default: no embedding model unless a test turns it on.
+BASE_SETTINGS = {"semantic": False, "debounceMs": 50}
+
 
 def dataset_rows() -> list[str]:
     """A small CSV with every kind of finding Lens makes without embeddings."""

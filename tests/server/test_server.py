@@ -8,7 +8,10 @@ import time
 import pytest
 from lsprotocol import types
 
-from lsp_helpers import apply_edits, dataset_rows, open_and_wait, wait_for_diagnostics
+from lsp_helpers import BASE_SETTINGS, apply_edits, dataset_rows, open_and_wait, wait_for_diagnostics
+
+# The module-scoped server lives on the module's event loop; the tests must run on it too.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 def by_code(diagnostics):
@@ -137,6 +140,9 @@ async def test_configuration_change_reanalyses(client, dataset):
     diagnostics = await wait_for_diagnostics(client, uri)
     assert not any(d.code == "near-duplicate" for d in diagnostics)
     assert all(d.severity == types.DiagnosticSeverity.Error for d in diagnostics if d.code == "exact-duplicate")
+    client.set_configuration({**BASE_SETTINGS, "seedColumn": "tags", "seedValue": "seed"}, section="lens")
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    assert any(d.code == "near-duplicate" for d in await wait_for_diagnostics(client, uri))
 
 
 async def test_model_loading_reports_progress(client, dataset):

@@ -38,6 +38,9 @@ export async function showRowsAsReferences(server: LensRequester, uri: string, r
   if (infos.length === 0) {
     return;
   }
+  if (rows.length > infos.length) {
+    void vscode.window.showInformationMessage(`Lens: showing the first ${infos.length} of ${rows.length} rows.`);
+  }
   const document = vscode.Uri.parse(uri);
   // The peek opens in the active editor, so open the file first.
   await revealRange(document, toRange(infos[0].range));

@@ -1,0 +1,302 @@
+#!/usr/bin/env python
+"""Speed and memory of Lens's attribution engine.  Prints tables; a benchmark, not a test.
+
+Sections (all by default, or pick with --sections):
+
+  build    gradient-store throughput (examples/s) of vectorised per-example
+           gradients against the bare forward+backward time of the same batches
+  bytes    store bytes per example (fp32 / bf16, full / projected)
+  query    query latency over n stored examples (1k .. 100k) on CPU: DataInf
+           with precomputed preconditioning (one pass), DataInf straight from
+           the formula (three passes), grad-dot; fp32 and bf16; full D and projected
+  dattri   dattri's DataInf time per query over the same synthetic store
+  gpu      a ~1B-parameter Llama-shaped model (LoRA r=8 on q/v) on a GPU, when present
+
+Every figure is the median of several runs.  The machine is shared, so
+absolute times move; ratios measured back-to-back are the robust figures.
+
+    OMP_WAIT_POLICY=PASSIVE HF_HUB_OFFLINE=1 .venv/bin/python bench/attribution_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from lens_engine.attribution import Attributor  # noqa: E402
+from lens_engine.attribution.datainf import Damping, datainf_preconditioned, datainf_scores, graddot_scores  # noqa: E402
+from lens_engine.attribution.demo import ensure_demo  # noqa: E402
+from lens_engine.attribution.finetune import batch_loss  # noqa: E402
+from lens_engine.attribution.gradients import GradientComputer, GradientLayout, length_sorted_batches, pad_right  # noqa: E402
+
+
+def log(*args) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def table(title: str, header: list[str], rows: list[list]) -> None:
+    print(f"\n## {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(_fmt(x) for x in row) + " |")
+    sys.stdout.flush()
+
+
+def _fmt(x) -> str:
+    if isinstance(x, float):
+        return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+    return str(x)
+
+
+def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def demo_attributor() -> Attributor:
+    demo = ensure_demo(progress=False)
+    return Attributor.from_folders(demo.base, demo.adapter, demo.train, progress=False)
+
+
+def synthetic_rows(att: Attributor, n: int) -> list[tuple[list[int], list[int]]]:
+    """n training-like sequences: the demo's rows, repeated with shuffled prompts."""
+    rng = np.random.default_rng(0)
+    base = att.training.examples
+    out = []
+    for i in range(n):
+        e = base[i % len(base)]
+        ids = list(e.input_ids)
+        prompt_positions = [j for j, m in enumerate(e.target_mask) if not m][1:]
+        shuffled = rng.permutation([ids[j] for j in prompt_positions])
+        for j, tok in zip(prompt_positions, shuffled):
+            ids[j] = int(tok)
+        out.append((ids, list(e.target_mask)))
+    return out
+
+
+# ---------------------------------------------------------------------------
+
+
+def section_build(att: Attributor, n: int = 256) -> None:
+    rows = synthetic_rows(att, n)
+    model, names = att.loaded.model, att.loaded.lora_names
+    params = dict(model.named_parameters())
+    lora = att.loaded.checkpoints[-1].lora_weights
+    results = []
+    for attn in ("sdpa", "eager"):
+        model.base_model.model.config._attn_implementation = attn
+        computer = GradientComputer(model, names, int(att.loaded.tokenizer.pad_token_id))
+        for batch_size in (16, 32, 64):
+            batches = [[rows[i] for i in b] for b in length_sorted_batches([len(r[0]) for r in rows], batch_size)]
+            padded = [pad_right([r[0] for r in b], [r[1] for r in b], 0, "cpu") for b in batches]
+
+            def bare() -> None:
+                for p in names:
+                    params[p].requires_grad_(True)
+                try:
+                    for ids, w in padded:
+                        batch_loss(model, ids, w).backward()
+                finally:
+                    for p in names:
+                        params[p].requires_grad_(False)
+                        params[p].grad = None
+
+            def per_example() -> None:
+                with torch.no_grad():
+                    for b in batches:
+                        computer.example_gradients(lora, [r[0] for r in b], [r[1] for r in b])
+
+            t_bare = median_time(bare, repeats=3)
+            t_vmap = median_time(per_example, repeats=3)
+            results.append([attn, batch_size, n / t_bare, n / t_vmap, t_vmap / t_bare])
+    model.base_model.model.config._attn_implementation = "sdpa"
+    table(
+        f"Gradient-store build: demo model ({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+        f"LoRA D={att.store.layout.dim}), {n} sequences of ~{np.mean([len(r[0]) for r in rows]):.0f} tokens, CPU",
+        ["attention", "batch", "bare forward+backward ex/s", "per-example gradients ex/s", "ratio (target <= 1.3)"],
+        results,
+    )
+
+
+def section_bytes(att: Attributor) -> None:
+    d = att.store.layout.dim
+    c = len(att.loaded.checkpoints)
+    rows = []
+    for label, dim in (("full", d), ("projection 8192", 8192), ("projection 2048", 2048)):
+        for dtype, size in (("float32", 4), ("bfloat16", 2)):
+            rows.append([label, dtype, dim, c, dim * size * c, dim * size * c * 10_000 / 1e9])
+    table(
+        f"Store bytes per example (demo model, {c} checkpoints)",
+        ["gradients", "dtype", "values per checkpoint", "checkpoints", "bytes per example", "GB per 10k examples"],
+        rows,
+    )
+    print(f"\n(measured on the demo's store file: {att.store.path.stat().st_size:,} bytes for {len(att.store)} examples "
+          f"= {att.store.bytes_per_example:,} bytes of gradients per example plus the header)")
+
+
+def _layout(dim: int, blocks: int) -> GradientLayout:
+    sizes = [dim // blocks] * blocks
+    sizes[-1] += dim - sum(sizes)
+    return GradientLayout.from_sizes([f"b{i}" for i in range(blocks)], sizes)
+
+
+def section_query(att: Attributor) -> None:
+    real_layout = att.store.layout
+    n_blocks = len(real_layout.blocks)
+    target = att.target("What is the capital of Norveland?", "Ostzua.")
+    t_query_grads = median_time(lambda: att.query_gradients(target), repeats=5)
+    rows = []
+    gen = torch.Generator().manual_seed(0)
+    configs = [
+        (1_000, real_layout.dim), (3_000, real_layout.dim), (10_000, real_layout.dim),
+        (10_000, 8192), (30_000, 8192), (10_000, 2048), (100_000, 2048),
+    ]
+    for n, dim in configs:
+        layout = real_layout if dim == real_layout.dim else _layout(dim, n_blocks)
+        grads = torch.randn(n, dim, generator=gen)
+        v = torch.randn(dim, generator=gen)
+        pre = datainf_preconditioned(grads, layout, Damping()) if n * dim <= 3e8 else grads  # latency only: same shape
+        for dtype in ("float32", "bfloat16"):
+            g = grads if dtype == "float32" else grads.to(torch.bfloat16)
+            p = pre if dtype == "float32" else pre.to(torch.bfloat16)
+            vv = v if dtype == "float32" else v.to(torch.bfloat16)
+            t_pre = median_time(lambda: p @ vv)
+            t_dot = median_time(lambda: graddot_scores(g, vv))
+            t_direct = median_time(lambda: datainf_scores(grads, v, layout, Damping()), repeats=3) if dtype == "float32" else float("nan")
+            rows.append([n, dim, dtype, n * dim * (4 if dtype == "float32" else 2) / 1e6, t_pre * 1e3, t_direct * 1e3, t_dot * 1e3])
+        del grads, pre
+    table(
+        "Query latency per checkpoint on CPU (ms): scoring n stored examples for one query "
+        "(random gradients: latency does not depend on the values)",
+        ["n", "D", "dtype", "MB per checkpoint", "DataInf precomputed", "DataInf direct formula", "grad-dot"],
+        rows,
+    )
+    print(f"\nQuery gradient (forward+backward, demo model) for {len(att.loaded.checkpoints)} checkpoints: "
+          f"{t_query_grads * 1e3:.1f} ms; a query's total = that + checkpoints x the per-checkpoint scoring above.")
+    # End to end through the API on the demo's real store.
+    t_api = median_time(lambda: att.scores("What is the capital of Norveland?", "Ostzua.", span="Ostzua"), repeats=5)
+    t_res = median_time(lambda: att.attribute("What is the capital of Norveland?", "Ostzua.", span="Ostzua"), repeats=5)
+    print(f"Attributor.scores on the demo store ({len(att.store)} examples x {len(att.loaded.checkpoints)} checkpoints): "
+          f"{t_api * 1e3:.1f} ms; Attributor.attribute with cards, spans, keywords: {t_res * 1e3:.1f} ms")
+
+
+def section_dattri(att: Attributor, dattri_path: str) -> None:
+    sys.path.insert(0, dattri_path)
+    try:
+        from dattri.algorithm import IFAttributorDataInf
+    except ImportError as err:
+        print(f"\n## dattri\n\nskipped: dattri is not importable ({err})")
+        return
+    layout = att.store.layout
+    rows = []
+    gen = torch.Generator().manual_seed(0)
+    for n in (1_000, 3_000):
+        grads = torch.randn(n, layout.dim, generator=gen)
+        v = torch.randn(1, layout.dim, generator=gen)
+        # dattri's per-query work is transform_test_rep over its cached training
+        # gradients; give it the same gradients and per-tensor layer split.
+        attr = IFAttributorDataInf.__new__(IFAttributorDataInf)
+        attr.regularization = 0.1
+        attr._cached_train_reps = {0: grads}
+        attr._get_layer_wise_reps = lambda ckpt, q: tuple(q[:, b.offset : b.offset + b.size] for b in layout.blocks)
+        t_dattri = median_time(lambda: grads @ attr.transform_test_rep(0, v)[0], repeats=3)
+        t_lens = median_time(lambda: datainf_scores(grads, v[0], layout, Damping("fixed", value=0.1)), repeats=3)
+        pre = datainf_preconditioned(grads, layout, Damping("fixed", value=0.1))
+        t_pre = median_time(lambda: pre @ v[0], repeats=5)
+        lens = datainf_scores(grads, v[0], layout, Damping("fixed", value=0.1)).numpy()
+        theirs = -(grads @ attr.transform_test_rep(0, v)[0]).double().numpy()
+        agree = float(np.corrcoef(lens, theirs)[0, 1])
+        rows.append([n, layout.dim, t_dattri * 1e3, t_lens * 1e3, t_pre * 1e3, agree])
+    table(
+        "DataInf time per query and checkpoint (ms), same gradients: dattri 0.3 vs Lens",
+        ["n", "D", "dattri transform_test_rep + scores", "Lens direct formula", "Lens precomputed", "Pearson(Lens, -dattri)"],
+        rows,
+    )
+
+
+def section_gpu() -> None:
+    if not torch.cuda.is_available():
+        print("\n## GPU\n\nskipped: no GPU on this machine (the 1B-parameter timing needs one)")
+        return
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from peft import LoraConfig, get_peft_model
+
+    dev = torch.device("cuda")
+    config = LlamaConfig(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+                         num_key_value_heads=4, max_position_embeddings=2048)
+    model = LlamaForCausalLM(config).to(dev, torch.bfloat16).eval()
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"])).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = [n for n, _ in model.named_parameters() if "lora_" in n]
+    params = dict(model.named_parameters())
+    lora = {n: params[n].detach().clone() for n in names}
+    computer = GradientComputer(model, names, 0)
+    seqs = [list(np.random.default_rng(i).integers(1, 32000, 128)) for i in range(256)]
+    masks = [[0] * 64 + [1] * 64 for _ in seqs]
+    torch.cuda.synchronize()
+
+    def build() -> None:
+        for s in range(0, len(seqs), 32):
+            computer.example_gradients(lora, seqs[s : s + 32], masks[s : s + 32])
+        torch.cuda.synchronize()
+
+    t_build = median_time(build, repeats=3)
+    dim = computer.layout.dim
+    n = 100_000
+    store = torch.randn(n, dim, device=dev, dtype=torch.bfloat16)
+    v = torch.randn(dim, device=dev, dtype=torch.bfloat16)
+
+    def query() -> None:
+        store @ v
+        torch.cuda.synchronize()
+
+    t_query = median_time(query, repeats=10)
+    bytes_read = n * dim * 2
+    print(f"\n## GPU ({torch.cuda.get_device_name()})\n")
+    print(f"~{sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters, LoRA r=8 on q/v, D={dim}")
+    print(f"store build: {len(seqs) / t_build:.0f} examples/s (128 tokens each)")
+    print(f"query over {n:,} examples (bf16, precomputed DataInf = one matvec): {t_query * 1e3:.2f} ms, "
+          f"{bytes_read / t_query / 1e9:.0f} GB/s effective (memory-bandwidth floor: bytes / peak bandwidth)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", default="build,bytes,query,dattri,gpu")
+    parser.add_argument("--dattri-path", default=str(Path(__file__).resolve().parents[1] / ".lens-cache" / "bench-deps"))
+    args = parser.parse_args()
+    sections = args.sections.split(",")
+    att = demo_attributor() if set(sections) - {"gpu"} else None
+    log(f"torch threads: {torch.get_num_threads()}")
+    if "build" in sections:
+        section_build(att)
+    if "bytes" in sections:
+        section_bytes(att)
+    if "query" in sections:
+        section_query(att)
+    if "dattri" in sections:
+        section_dattri(att, args.dattri_path)
+    if "gpu" in sections:
+        section_gpu()
+
+
+if __name__ == "__main__":
+    main()
