@@ -11,7 +11,7 @@ only recomputes scores.  Sections (all by default, or pick with --sections):
            reproduced fact came from, for every method
   classes  DataInf's own protocol: 10 task classes x (90 train, 10 test); for
            each test example rank the 900 training rows; class AUC and recall
-  noisy    20% of answers replaced by another example's: AUC of self-influence
+  noisy    20% of the demo's answers replaced by another country's: AUC of self-influence
   tweaks   1 vs 3 vs 5 checkpoints, mean vs median, shuffled vs fixed order
   dattri   dattri's DataInf on the same model and data: rank agreement, time
 
@@ -51,7 +51,7 @@ from lens_engine.attribution.datainf import (  # noqa: E402
     datainf_scores,
     exact_damped_scores,
 )
-from lens_engine.attribution.demo import DemoConfig, ensure_demo, instruction_rows, make_world  # noqa: E402
+from lens_engine.attribution.demo import DemoConfig, answer_text, ensure_demo, instruction_rows, make_world  # noqa: E402
 from lens_engine.attribution.finetune import FinetuneSettings, finetune  # noqa: E402
 from lens_engine.attribution.paths import cache_dir  # noqa: E402
 from lens_engine.attribution.training_data import TrainingFormat  # noqa: E402
@@ -258,29 +258,16 @@ def write_rows(rows: list[dict], path: Path) -> Path:
 CLASS_SETTINGS = FinetuneSettings(r=8, alpha=16, epochs=6, learning_rate=3e-3, batch_size=16, checkpoints=5, seed=0)
 
 
-def class_runs(demo, noisy: bool) -> dict:
+def class_runs(demo) -> dict:
     train, test = class_tasks()
-    flipped: set[int] = set()
-    if noisy:
-        rng = random.Random(1)
-        flipped = set(rng.sample(range(len(train)), len(train) // 5))
-        by_label: dict[str, list[int]] = {}
-        for i, r in enumerate(train):
-            by_label.setdefault(r["label"], []).append(i)
-        train = [dict(r) for r in train]
-        for i in sorted(flipped):
-            others = [j for j in by_label[train[i]["label"]] if train[j]["response"] != train[i]["response"]]
-            train[i]["response"] = train[rng.choice(others)]["response"]
-    name = "noisy-world" if noisy else "classes-world"
-    path = write_rows(train, cache_dir("bench") / f"{name}.jsonl")
+    path = write_rows(train, cache_dir("bench") / "classes-world.jsonl")
     runs = {}
     for order, shuffle in (("shuffled", True), ("fixed", False)):
-        adapter_dir = adapter(f"{name}-{order}", demo.base, path, replace(CLASS_SETTINGS, shuffle=shuffle))
-        runs[order] = attributor(demo.base, adapter_dir, path, store_path=cache_dir("bench") / f"{name}-{order}.lgs")
-    att = runs["shuffled"]
+        adapter_dir = adapter(f"classes-world-{order}", demo.base, path, replace(CLASS_SETTINGS, shuffle=shuffle))
+        runs[order] = attributor(demo.base, adapter_dir, path, store_path=cache_dir("bench") / f"classes-world-{order}.lgs")
     sample = random.Random(2).sample(train, 100)
-    exact = sum(att.generate(r["prompt"], max_new_tokens=12) == r["response"] for r in sample) / len(sample)
-    return {"train": train, "test": test, "flipped": flipped, "runs": runs, "path": path, "train_exact": exact}
+    exact = sum(runs["shuffled"].generate(r["prompt"], max_new_tokens=12) == r["response"] for r in sample) / len(sample)
+    return {"train": train, "test": test, "runs": runs, "path": path, "train_exact": exact}
 
 
 def class_metrics(per_checkpoint: list[np.ndarray], train: list[dict], test: list[dict], subset: list[int], combine: str):
@@ -302,7 +289,7 @@ def class_scores(att: Attributor, test: list[dict], method: str, damping=None) -
 
 
 def section_classes(demo, data=None) -> dict:
-    data = data or class_runs(demo, noisy=False)
+    data = data or class_runs(demo)
     att = data["runs"]["shuffled"]
     every = list(range(len(att.loaded.checkpoints)))
     rows = []
@@ -338,18 +325,43 @@ def self_influence_per_checkpoint(att: Attributor, method: str) -> np.ndarray:
     return np.stack(out)
 
 
+def noisy_runs(demo) -> dict:
+    """The demo's 32 questions with their true answers, 20% of them replaced by
+    another country's value (answers that contradict the pretraining corpus)."""
+    config = DemoConfig()
+    world = make_world(config)
+    rows = instruction_rows(world, replace(config, planted=0))
+    rng = random.Random(3)
+    flipped = set(rng.sample(range(len(rows)), round(0.2 * len(rows))))
+    train = []
+    for i, r in enumerate(rows):
+        r = dict(r)
+        if i in flipped:
+            wrong = rng.choice([w[r["attribute"]] for w in world if w[r["attribute"]] != r["truth"]])
+            r["response"] = answer_text(r["attribute"], wrong)
+        train.append(r)
+    path = write_rows(train, cache_dir("bench") / "noisy-demo.jsonl")
+    runs = {}
+    for order, shuffle in (("shuffled", True), ("fixed", False)):
+        adapter_dir = adapter(f"noisy-demo-{order}", demo.base, path, replace(config.finetune, checkpoints=5, shuffle=shuffle))
+        runs[order] = attributor(demo.base, adapter_dir, path, store_path=cache_dir("bench") / f"noisy-demo-{order}.lgs")
+    exact = sum(runs["shuffled"].generate(r["prompt"], max_new_tokens=12) == r["response"] for r in train) / len(train)
+    return {"train": train, "flipped": flipped, "runs": runs, "path": path, "train_exact": exact}
+
+
 def section_noisy(demo, data=None) -> dict:
-    data = data or class_runs(demo, noisy=True)
+    data = data or noisy_runs(demo)
     att = data["runs"]["shuffled"]
     is_flipped = np.array([i in data["flipped"] for i in range(len(data["train"]))])
     rows = []
     for method in ("datainf", "graddot", "loss"):
         per = self_influence_per_checkpoint(att, method)
         rows.append([method if method != "loss" else "training loss (baseline)", float(roc_auc_score(is_flipped, per.mean(0))),
-                     float(roc_auc_score(is_flipped, per[-1]))])
+                     float(roc_auc_score(is_flipped, per[0])), float(roc_auc_score(is_flipped, per[-1]))])
     table(
-        f"Noisy labels: {is_flipped.sum()} of {len(is_flipped)} answers replaced by another example's; AUC of self-influence",
-        ["score", "AUC (mean of checkpoints)", "AUC (last checkpoint)"],
+        f"Noisy labels: {is_flipped.sum()} of {len(is_flipped)} demo answers replaced by another country's value; "
+        f"AUC of self-influence at finding them (the model reproduces {data['train_exact']:.0%} of its training answers)",
+        ["score", "AUC (mean of 5 checkpoints)", "AUC (first checkpoint)", "AUC (last checkpoint)"],
         rows,
     )
     return data
@@ -365,8 +377,8 @@ def section_tweaks(demo, classes=None, noisy=None) -> None:
         order: attributor(demo.base, adapter(f"demo5-{order}", demo.base, demo.train, replace(base, checkpoints=5, shuffle=shuffle)), demo.train)
         for order, shuffle in (("shuffled", True), ("fixed", False))
     }
-    classes = classes or class_runs(demo, noisy=False)
-    noisy = noisy or class_runs(demo, noisy=True)
+    classes = classes or class_runs(demo)
+    noisy = noisy or noisy_runs(demo)
     subsets = {"1 (last)": [4], "3": [0, 2, 4], "5": [0, 1, 2, 3, 4]}
     rows = []
     for order in ("shuffled", "fixed"):

@@ -21,6 +21,7 @@ from . import findings as F
 from .cache import RowCache, content_key
 from .config import Settings
 from .datasets import DatasetError, DatasetReader, FieldValue, ParseProblem, Record, choose_text_column
+from .errors import AnalysisCancelled
 from .duplicates import DuplicatePair, duplicate_groups, exact_duplicates, near_duplicates
 from .findings import Finding, RelatedRow
 from .phrases import RepeatedPhrase, lexical_repetition
@@ -34,8 +35,6 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 SAMPLE_PATH = Path(__file__).parent / "data" / "music_requests.csv"
 
 
-class AnalysisCancelled(Exception):
-    pass
 
 
 # ---------------------------------------------------------------------------

@@ -23,7 +23,7 @@ if [ -n "${LENS_FORCE_BUILD:-}" ] || [ ! -f node_modules/.package-lock.json ] \
   npm ci --no-fund --no-audit --loglevel=error
 fi
 
-inputs=(package.json package-lock.json tsconfig.json .vscodeignore src media)
+inputs=(package.json package-lock.json tsconfig.json .vscodeignore README.md src media)
 if [ -z "${LENS_FORCE_BUILD:-}" ] && [ -f lens.vsix ] \
    && [ -z "$(find "${inputs[@]}" -newer lens.vsix -print -quit)" ]; then
   echo "lens extension: lens.vsix is up to date" >&2

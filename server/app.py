@@ -18,7 +18,8 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from lens_engine.analyze import analyze_path, analyze_text, default_row_store, embedding_model, spacy_pipeline
+# The engine's analysis modules (numpy, rapidfuzz, ...) load on first use, so that
+# `initialize` is answered before they are imported.
 from lens_engine.datasets import DatasetError
 from lens_engine.syntax import ModelError
 
@@ -48,7 +49,7 @@ class LensServer(LanguageServer):
         self.config = ServerSettings()
         self.worker = Worker()
         self.states: dict[str, DocumentState] = {}
-        self.store = default_row_store()
+        self._store = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
         self.device = "cpu"
@@ -62,13 +63,26 @@ class LensServer(LanguageServer):
 
     # -- helpers -----------------------------------------------------------------
 
+    @property
+    def store(self):
+        """Per-row cache (memory in front of the user's disk cache), made on first use."""
+        if self._store is None:
+            from lens_engine.analyze import default_row_store
+
+            self._store = default_row_store()
+        return self._store
+
     def is_dataset(self, uri: str, language_id: str | None = None) -> bool:
         if language_id in DATASET_LANGUAGES:
             return True
         return Path(to_fs_path(uri) or uri).suffix.lower() in DATASET_EXTENSIONS
 
-    def status(self, state: str, message: str = "") -> None:
-        self.protocol.notify(STATUS, {"state": state, "device": self.device, "message": message})
+    def status(self, state: str, message: str = "", uri: str | None = None) -> None:
+        """`lens/status`; ``uri`` is set when an analysis of that document has finished."""
+        params = {"state": state, "device": self.device, "message": message}
+        if uri is not None:
+            params["uri"] = uri
+        self.protocol.notify(STATUS, params)
 
     def spawn(self, coro) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -95,10 +109,12 @@ class LensServer(LanguageServer):
 
     # -- configuration and models --------------------------------------------------
 
-    async def load_configuration(self) -> None:
+    async def load_configuration(self, pushed: dict | None = None) -> None:
+        """Read `lens.*` with workspace/configuration; a client that can't be asked
+        (Neovim 0.7) pushes them in didChangeConfiguration instead."""
         caps = self.client_capabilities
-        values: dict | None = None
-        if caps and caps.workspace and caps.workspace.configuration:
+        values: dict | None = pushed
+        if values is None and caps and caps.workspace and caps.workspace.configuration:
             try:
                 result = await self.workspace_configuration_async(
                     types.ConfigurationParams(items=[types.ConfigurationItem(section="lens")])
@@ -121,6 +137,8 @@ class LensServer(LanguageServer):
 
         def load() -> str:
             import torch
+
+            from lens_engine.analyze import embedding_model, spacy_pipeline
 
             device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
             if settings.syntax:
@@ -167,17 +185,28 @@ class LensServer(LanguageServer):
             return None
         path = to_fs_path(uri) or uri
         state = self.states.setdefault(uri, DocumentState(uri))
-        settings = self.config.engine
+        settings = self.config.for_document(path)
         if self.model_error:
             settings = settings.replace(syntax=False, semantic=False)
         self.status("analyzing", f"analysing {Path(path).name}")
+        if state.result is None and (settings.syntax or settings.semantic):
+            # First sight of this file: publish the lexical findings (a second or
+            # less) before spaCy and the embedder get through every row.
+            await self._analyze_once(uri, path, text, version, state,
+                                     settings.replace(syntax=False, semantic=False), quick=True)
+        return await self._analyze_once(uri, path, text, version, state, settings)
+
+    async def _analyze_once(self, uri: str, path: str, text: str, version, state: DocumentState, settings,
+                            quick: bool = False) -> DocumentState | None:
+        from lens_engine.analyze import analyze_text
+
         try:
             result = await self.worker.run(uri, analyze_text, text, path, settings, store=self.store)
         except DatasetError as err:
             state.error = err.message
             state.result = None
             self.publish_error(uri, version, err)
-            self.status("ready" if not self.model_error else "error", err.message)
+            self.status("ready" if not self.model_error else "error", err.message, uri)
             return state
         except ModelError as err:
             self.model_error = str(err)
@@ -186,7 +215,7 @@ class LensServer(LanguageServer):
         except Exception as err:  # never crash on a user's file
             log.exception("analysis of %s failed", uri)
             self.publish_error(uri, version, err)
-            self.status("error", f"analysis failed: {err}")
+            self.status("error", f"analysis failed: {err}", uri)
             return state
         if result is None:  # superseded or cancelled
             return None
@@ -200,10 +229,18 @@ class LensServer(LanguageServer):
         from .features.diagnostics import publish
 
         publish(self, uri, state)
+        self.refresh_code_lenses()
+        if quick:
+            return state
         self.status("ready" if not self.model_error else "error",
-                    f"{result.rows} rows analysed" if not self.model_error else self.model_error)
+                    f"{result.rows} rows analysed" if not self.model_error else self.model_error, uri)
         self.spawn(self._clusters_when_idle(state, result))
         return state
+
+    def refresh_code_lenses(self) -> None:
+        caps = self.client_capabilities
+        if caps and caps.workspace and caps.workspace.code_lens and caps.workspace.code_lens.refresh_support:
+            self.workspace_code_lens_refresh(None)
 
     async def _clusters_when_idle(self, state: DocumentState, result, delay: float = 1.0) -> None:
         """Compute the hierarchy for hovers, lenses and views once edits pause."""
@@ -218,15 +255,14 @@ class LensServer(LanguageServer):
             except Exception:
                 log.exception("clusters for %s failed", state.uri)
                 return
-        if state.result is result and self.client_capabilities.workspace and \
-                self.client_capabilities.workspace.code_lens and self.client_capabilities.workspace.code_lens.refresh_support:
-            self.workspace_code_lens_refresh(None)
+        if state.result is result:
+            self.refresh_code_lenses()
 
     async def analyze_file_on_disk(self, uri: str) -> DocumentState:
         """For files too big for the editor to sync: read the file itself, streaming."""
         path = to_fs_path(uri) or uri
         state = self.states.setdefault(uri, DocumentState(uri))
-        settings = self.config.engine
+        settings = self.config.for_document(path)
         if self.model_error:
             settings = settings.replace(syntax=False, semantic=False)
         token = await self.progress(f"Lens: analysing {Path(path).name} on disk")
@@ -238,6 +274,8 @@ class LensServer(LanguageServer):
                 loop.call_soon_threadsafe(
                     self.work_done_progress.report, token,
                     types.WorkDoneProgressReport(message=f"{stage} {done}/{total}", percentage=pct))
+
+        from lens_engine.analyze import analyze_path
 
         try:
             result = await self.worker.run(f"disk:{uri}", analyze_path, path, settings, progress=on_progress,
@@ -288,6 +326,8 @@ def main() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
     logging.basicConfig(stream=sys.stderr, level=os.environ.get("LENS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # pygls logs every message in full at INFO: megabytes per analysis.
+    logging.getLogger("pygls").setLevel(os.environ.get("LENS_PYGLS_LOG_LEVEL", "WARNING"))
     # Any stray print() from a library goes to stderr; the real stdout carries frames only.
     frames = sys.stdout.buffer
     sys.stdout = sys.stderr

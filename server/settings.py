@@ -28,9 +28,26 @@ _KEYS = {
 
 @dataclass
 class ServerSettings:
-    engine: Settings = field(default_factory=Settings)
+    engine: Settings = field(default_factory=lambda: Settings(clusters=False))
     debounce_ms: int = 400
     device: str | None = None  # None: cuda when present
+    max_diagnostics: int = 1000  # VS Code shows at most ~1000 markers per file
+    explicit: dict = field(default_factory=dict)  # engine keys the editor set to non-default values
+
+    def for_document(self, path: str | None) -> Settings:
+        """Settings for one dataset: its lens.toml / [tool.lens] (nearest above it)
+        first, then every editor setting the user changed from its default."""
+        from pathlib import Path
+
+        from lens_engine.config import load_settings
+
+        if not path:
+            return self.engine
+        try:
+            project = load_settings(Path(path), base=Settings(clusters=False))
+        except ConfigError:
+            return self.engine
+        return settings_from_mapping(self.explicit, project, "lens settings") if self.explicit else project
 
 
 def server_settings(values: dict | None) -> tuple[ServerSettings, list[str]]:
@@ -52,11 +69,18 @@ def server_settings(values: dict | None) -> tuple[ServerSettings, list[str]]:
         engine = settings_from_mapping(mapped, Settings(clusters=False), "lens settings")
     except (ConfigError, TypeError, ValueError) as err:
         problems.append(str(err))
-        engine = Settings(clusters=False)
+        engine, mapped = Settings(clusters=False), {}
+    defaults = Settings(clusters=False)
+    explicit = {k: v for k, v in mapped.items()
+                if getattr(engine, k) != getattr(defaults, k) and not (k == "severity" and not v)}
     debounce = values.get("debounceMs", 400)
     try:
         debounce = max(0, int(debounce))
     except (TypeError, ValueError):
         problems.append(f"lens.debounceMs must be a number, not {debounce!r}")
         debounce = 400
-    return ServerSettings(engine, debounce, engine.device), problems
+    max_diagnostics = values.get("maxDiagnostics", 1000)
+    if not isinstance(max_diagnostics, int) or max_diagnostics < 0:
+        problems.append(f"lens.maxDiagnostics must be a whole number, not {max_diagnostics!r}")
+        max_diagnostics = 1000
+    return ServerSettings(engine, debounce, engine.device, max_diagnostics, explicit), problems

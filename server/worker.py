@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from lens_engine.analyze import AnalysisCancelled
+from lens_engine.errors import AnalysisCancelled
 
 
 class Job:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from lens_engine.analyze import column_clusters
-
 from .diagnostics import lsp_range
 
 MAX_ROWS = 500
@@ -20,6 +18,8 @@ def param(params, name: str, default=None):
 
 async def hierarchy_for(ls, state, column: str):
     """The column's cluster hierarchy, computed once per analysis."""
+    from lens_engine.analyze import column_clusters
+
     result = state.result
     if column not in state.clusters:
         col = result.per_column[column]

@@ -46,7 +46,11 @@ def register(server) -> None:
             return []
         result = state.result
         top = types.Range(types.Position(0, 0), types.Position(0, 0))
-        lenses = [types.CodeLens(range=top, command=types.Command(title=summary_title(result), command=""))]
+        title = summary_title(result)
+        limit = ls.config.max_diagnostics
+        if limit and len(result.findings) > limit:
+            title += f" · showing the {limit} most severe of {len(result.findings)} findings (lens.maxDiagnostics)"
+        lenses = [types.CodeLens(range=top, command=types.Command(title=title, command=""))]
         for column, col in result.per_column.items():
             for t in col.templates:
                 first = col.values[t.rows[0]]

@@ -35,7 +35,13 @@ def to_diagnostic(uri: str, f: Finding) -> types.Diagnostic:
 
 
 def publish(ls, uri: str, state) -> None:
-    diagnostics = [to_diagnostic(uri, f) for f in state.result.findings]
+    """Most severe first, capped: VS Code shows about 1000 markers per file, and the
+    duplicates matter more than the thousandth template row."""
+    findings = sorted(state.result.findings, key=lambda f: (int(f.severity), f.range.start.line))
+    limit = ls.config.max_diagnostics
+    if limit and len(findings) > limit:
+        findings = findings[:limit]
+    diagnostics = [to_diagnostic(uri, f) for f in findings]
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(uri=uri, version=state.version, diagnostics=diagnostics))
 

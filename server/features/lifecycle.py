@@ -23,7 +23,8 @@ def register(server) -> None:
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls, params: types.DidChangeConfigurationParams) -> None:
         old = ls.config
-        await ls.load_configuration()
+        pushed = params.settings.get("lens") if isinstance(params.settings, dict) else None
+        await ls.load_configuration(pushed if isinstance(pushed, dict) else None)
         new = ls.config.engine
         if (new.spacy_model, new.embedding_model, new.syntax, new.semantic, new.device) != \
                 (old.engine.spacy_model, old.engine.embedding_model, old.engine.syntax, old.engine.semantic, old.engine.device):

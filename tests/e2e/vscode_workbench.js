@@ -190,7 +190,8 @@ async function filterProblems(page, text) {
   await page.waitForTimeout(500); // The filter applies after a short delay.
 }
 
-const LENS_PROBLEM = /Exact duplicate|Near-duplicate|Follows template|template|repeated|Seed|phrase/i;
+// A Problems row from Lens shows its source and code: "lens(exact-duplicate)".
+const LENS_PROBLEM = /lens\W*(exact-duplicate|near-duplicate|semantic-duplicate|seed-copy|seed-template|syntactic-template|repeated-)/;
 
 async function waitForLensProblem(page, timeout) {
   const row = page.locator('.markers-panel .monaco-list-row', { hasText: LENS_PROBLEM }).first();
@@ -212,9 +213,21 @@ async function togglePanel(page) {
 }
 
 async function goToLine(page, line) {
-  await page.keyboard.press('Control+G');
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
+  // Ctrl+G reaches the editor only when it has the focus (a toast or the tab strip may
+  // hold it), so focus it first and try again if the box doesn't open.
+  for (let attempt = 1; ; attempt++) {
+    await page.locator('.editor-instance .monaco-editor textarea').first().focus();
+    await page.keyboard.press('Control+G');
+    const opened = await input.waitFor({ state: 'visible', timeout: 5_000 }).then(() => true, () => false);
+    if (opened) {
+      break;
+    }
+    if (attempt === 3) {
+      throw new Error('the Go to Line box did not open');
+    }
+    await dismissWidgets(page);
+  }
   await input.fill(`:${line}`);
   await page.keyboard.press('Enter');
 }

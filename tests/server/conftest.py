@@ -42,6 +42,10 @@ def make_client_fixture(spec: str):
         lsp_client.lens_statuses = statuses
         lsp_client.set_configuration({**BASE_SETTINGS, "seedColumn": "tags", "seedValue": "seed"}, section="lens")
         await lsp_client.initialize_session(types.InitializeParams(capabilities=client_capabilities(spec)))
+        if spec == "neovim":
+            # Neovim 0.7 can't be asked for settings (no workspace/configuration): it pushes them.
+            lsp_client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+                settings={"lens": {**BASE_SETTINGS, "seedColumn": "tags", "seedValue": "seed"}}))
         yield
         await lsp_client.shutdown_session()
 

@@ -44,12 +44,21 @@ async def open_and_wait(client: LanguageClient, path: Path, text: str | None = N
 
 
 async def wait_for_diagnostics(client: LanguageClient, uri: str, timeout: float = 120.0) -> list[types.Diagnostic]:
+    """Wait for the server to finish an analysis of ``uri`` (its `lens/status`
+    carrying the uri, sent after the final publish) and return its diagnostics.
+
+    The server publishes a quick lexical pass first on a file it hasn't seen;
+    waiting for the status skips past that to the full result."""
+    statuses = client.lens_statuses
+
     async def until() -> None:
         while True:
-            await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-            if uri in client.diagnostics:
-                return
+            for status in statuses:
+                if getattr(status, "uri", None) == uri and uri in client.diagnostics:
+                    return
+            await asyncio.sleep(0.02)
 
+    statuses.clear()
     client.diagnostics.pop(uri, None)
     await asyncio.wait_for(until(), timeout)
     return list(client.diagnostics[uri])

@@ -16,7 +16,7 @@ const VIEW_REFRESH_DELAY_MS = 300;
 
 let server: LensServer | undefined;
 
-export async function activate(context: vscode.ExtensionContext): Promise<{ server: LensServer }> {
+export function activate(context: vscode.ExtensionContext): { server: LensServer } {
   const log = vscode.window.createOutputChannel('Lens', { log: true });
   const status = new LensStatusItem(DOCUMENT_SELECTOR);
   // The views are created below; the server calls these only once it has started.
@@ -75,7 +75,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ serv
   );
 
   followEditor(tree, vscode.window.activeTextEditor);
-  await lens.start();
+  // Not awaited: activation ends at once; the server reports its progress in the status item.
+  void lens.start();
   return { server: lens };
 }
 
