@@ -11,7 +11,7 @@ only recomputes scores.  Sections (all by default, or pick with --sections):
            reproduced fact came from, for every method
   classes  DataInf's own protocol: 10 task classes x (90 train, 10 test); for
            each test example rank the 900 training rows; class AUC and recall
-  noisy    20% of the demo's answers replaced by another country's: AUC of self-influence
+  noisy    20% of rows (demo facts asked three ways) given a wrong answer: AUC of self-influence
   tweaks   1 vs 3 vs 5 checkpoints, mean vs median, shuffled vs fixed order
   dattri   dattri's DataInf on the same model and data: rank agreement, time
 
@@ -325,25 +325,32 @@ def self_influence_per_checkpoint(att: Attributor, method: str) -> np.ndarray:
     return np.stack(out)
 
 
+NOISY_PHRASINGS = {
+    "capital": ["What is the capital of {country}?", "Name the capital city of {country}.", "Which city is the capital of {country}?"],
+    "river": ["Which river flows through {country}?", "Name the river of {country}.", "What river runs through {country}?"],
+    "export": ["What does {country} export?", "Name the main export of {country}.", "What is the main export of {country}?"],
+    "animal": ["What is the national animal of {country}?", "Name the national animal of {country}.", "Which animal does {country} admire?"],
+}
+
+
 def noisy_runs(demo) -> dict:
-    """The demo's 32 questions with their true answers, 20% of them replaced by
-    another country's value (answers that contradict the pretraining corpus)."""
+    """Each demo fact asked three ways (96 rows) with its true answer; 20% of the
+    rows get another country's value instead, so a noisy row contradicts the
+    two other rows about the same fact."""
     config = DemoConfig()
     world = make_world(config)
-    rows = instruction_rows(world, replace(config, planted=0))
+    facts = instruction_rows(world, replace(config, planted=0))
+    train = [dict(f, prompt=q.format(**f)) for f in facts for q in NOISY_PHRASINGS[f["attribute"]]]
     rng = random.Random(3)
-    flipped = set(rng.sample(range(len(rows)), round(0.2 * len(rows))))
-    train = []
-    for i, r in enumerate(rows):
-        r = dict(r)
-        if i in flipped:
-            wrong = rng.choice([w[r["attribute"]] for w in world if w[r["attribute"]] != r["truth"]])
-            r["response"] = answer_text(r["attribute"], wrong)
-        train.append(r)
+    flipped = set(rng.sample(range(len(train)), round(0.2 * len(train))))
+    for i in flipped:
+        r = train[i]
+        r["response"] = answer_text(r["attribute"], rng.choice([w[r["attribute"]] for w in world if w[r["attribute"]] != r["truth"]]))
     path = write_rows(train, cache_dir("bench") / "noisy-demo.jsonl")
     runs = {}
+    settings = replace(config.finetune, epochs=60, checkpoints=5)
     for order, shuffle in (("shuffled", True), ("fixed", False)):
-        adapter_dir = adapter(f"noisy-demo-{order}", demo.base, path, replace(config.finetune, checkpoints=5, shuffle=shuffle))
+        adapter_dir = adapter(f"noisy-demo-{order}", demo.base, path, replace(settings, shuffle=shuffle))
         runs[order] = attributor(demo.base, adapter_dir, path, store_path=cache_dir("bench") / f"noisy-demo-{order}.lgs")
     exact = sum(runs["shuffled"].generate(r["prompt"], max_new_tokens=12) == r["response"] for r in train) / len(train)
     return {"train": train, "flipped": flipped, "runs": runs, "path": path, "train_exact": exact}
@@ -359,7 +366,7 @@ def section_noisy(demo, data=None) -> dict:
         rows.append([method if method != "loss" else "training loss (baseline)", float(roc_auc_score(is_flipped, per.mean(0))),
                      float(roc_auc_score(is_flipped, per[0])), float(roc_auc_score(is_flipped, per[-1]))])
     table(
-        f"Noisy labels: {is_flipped.sum()} of {len(is_flipped)} demo answers replaced by another country's value; "
+        f"Noisy labels: {is_flipped.sum()} of {len(is_flipped)} rows (each demo fact asked three ways) answered with another country's value; "
         f"AUC of self-influence at finding them (the model reproduces {data['train_exact']:.0%} of its training answers)",
         ["score", "AUC (mean of 5 checkpoints)", "AUC (first checkpoint)", "AUC (last checkpoint)"],
         rows,
@@ -451,8 +458,17 @@ def section_dattri(demo, dattri_path: str | None) -> None:
     full = dict(model.named_parameters())
     state = {k: v.detach() for k, v in full.items()}
     state.update({n: checkpoint.lora_weights[n] for n in names})
+    def load_checkpoint(m, ckpt):
+        # dattri differentiates the parameters that require grad: the LoRA ones.
+        with torch.no_grad():
+            for n, p in m.named_parameters():
+                p.requires_grad_(n in names)
+                if n in names:
+                    p.copy_(ckpt[n])
+        return m
+
     task = AttributionTask(loss_func=loss_func, model=model, checkpoints=state, target_func=target_func,
-                           checkpoints_load_func=lambda m, ckpt: m)
+                           checkpoints_load_func=load_checkpoint)
     attr = IFAttributorDataInf(task=task, layer_name=names, regularization=lam)
     train_loader = DataLoader(TensorDataset(ids, weights), batch_size=8)
     test_loader = DataLoader(TensorDataset(q_ids, q_w), batch_size=1)
@@ -473,6 +489,8 @@ def section_dattri(demo, dattri_path: str | None) -> None:
         lens = datainf_scores(att.store.checkpoint_gradients(c), v, att.store.layout, Damping("fixed", value=lam)).numpy()
         lens_times.append(time.perf_counter() - t0)
         rho.append(spearmanr(lens, dattri_scores[i])[0])
+    for p in model.parameters():
+        p.requires_grad_(False)
     lens_norm = [spearmanr(att.scores(r["prompt"], r["response"], damping="norm").per_checkpoint[c], d)[0] for r, d in zip(rows, dattri_scores)]
     table(
         f"dattri 0.3 IFAttributorDataInf vs Lens on the demo model (last checkpoint, {len(rows)} queries over {len(examples)} rows)",

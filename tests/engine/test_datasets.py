@@ -169,11 +169,13 @@ def test_a_gigabyte_file_streams_in_bounded_memory(tmp_path):
         chunk = line * 20_000
         while f.tell() < 1_000_000_000:
             f.write(chunk)
-    # In a child process, so the peak resident size is the reader's alone.
+    # In a child process, so the peak resident size is the reader's alone.  VmHWM,
+    # not ru_maxrss: Linux carries ru_maxrss across fork+exec from the (large) test process.
     script = (
-        "import resource, sys; from lens_engine.datasets import DatasetReader\n"
+        "import re, sys; from lens_engine.datasets import DatasetReader\n"
         "n = sum(1 for _ in DatasetReader(sys.argv[1]))\n"
-        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "hwm = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
+        "print(n, hwm)\n"
     )
     out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
     n, peak_kib = map(int, out.stdout.split())
