@@ -47,7 +47,6 @@ from lens_engine.attribution import Attributor  # noqa: E402
 from lens_engine.attribution.datainf import (  # noqa: E402
     Damping,
     combine_checkpoints,
-    datainf_preconditioned,
     datainf_scores,
     exact_damped_scores,
 )
@@ -479,7 +478,7 @@ def section_dattri(demo, dattri_path: str | None) -> None:
     for i in range(len(rows)):
         one = DataLoader(TensorDataset(q_ids[i : i + 1], q_w[i : i + 1]), batch_size=1)
         t0 = time.perf_counter()
-        dattri_scores.append(attr.attribute(train_loader, one)[:, 0].double().numpy())
+        dattri_scores.append(attr.attribute(train_loader, one)[:, 0].detach().double().numpy())
         times.append(time.perf_counter() - t0)
     c = len(att.loaded.checkpoints) - 1
     lens_times, rho = [], []

@@ -8,6 +8,7 @@ by the row's text, so re-analysing after an edit redoes only the edited rows.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import defaultdict
@@ -22,13 +23,15 @@ from .cache import RowCache, content_key
 from .config import Settings
 from .datasets import DatasetError, DatasetReader, FieldValue, ParseProblem, Record, choose_text_column
 from .errors import AnalysisCancelled
-from .duplicates import DuplicatePair, duplicate_groups, exact_duplicates, near_duplicates
+from .duplicates import DuplicatePair, NearDuplicateIndex, duplicate_groups, exact_duplicates, near_duplicates
 from .findings import Finding, RelatedRow
 from .phrases import RepeatedPhrase, lexical_repetition
 from .seeds import SeedCopy, read_seeds_file, seed_copies, seed_rows_by_text, seed_rows_by_value
 from .source import Position, Range
 from .suppressions import load_suppressions, row_key
-from .syntax import SyntacticTemplate, TaggedText, dominant_count, load_pipeline, syntactic_templates, tag_texts
+from .neighbours import PairIndex
+from .syntax import (SyntacticTemplate, TaggedText, dominant_count, load_pipeline, syntactic_templates, tag_texts,
+                     template_index)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -70,6 +73,14 @@ class RowStore:
         self.memory: dict[tuple[str, bytes], object] = {}
         self.max_items = max_items
         self.lock = threading.Lock()
+        self.indexes: dict[tuple, object] = {}  # similar-pair indexes kept across analyses
+
+    def index(self, key: tuple, factory: Callable[[], object]):
+        """The pair index for ``key`` (kind, threshold, model), made on first use."""
+        with self.lock:
+            if key not in self.indexes:
+                self.indexes[key] = factory()
+            return self.indexes[key]
 
     def get_many(self, namespace: str, keys: Sequence[bytes]) -> dict[bytes, object]:
         found: dict[bytes, object] = {}
@@ -261,7 +272,19 @@ def analyze_text(text: str, path: str | None = None, settings: Settings | None =
     return _analyze(reader, settings, base=Path(path).parent if path else Path.cwd(), **kwargs)
 
 
-def _analyze(
+def _analyze(reader: DatasetReader, settings: Settings, **kwargs) -> AnalysisResult:
+    # The analysis makes hundreds of thousands of small objects and few cycles; the
+    # cyclic collector's full passes over the warm caches took half of a re-analysis.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _analyze_dataset(reader, settings, **kwargs)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _analyze_dataset(
     reader: DatasetReader,
     settings: Settings,
     *,
@@ -360,7 +383,11 @@ def _analyze_column(
     with _timed(timings, "duplicates"):
         result.exact_groups = exact_duplicates(texts)
         check()
-        result.near_pairs = near_duplicates(texts, settings.near_duplicate_threshold)
+        threshold = settings.near_duplicate_threshold
+        result.near_pairs = near_duplicates(
+            texts, threshold, signatures=lambda uniques, q: _signatures(uniques, q, store),
+            index=lambda q, r: store.index(("near", threshold, q, r), lambda: NearDuplicateIndex(threshold, q, r)),
+            check=check)
     check()
     with _timed(timings, "phrases"):
         result.phrases = lexical_repetition(texts, min_count=min_count, min_words=settings.phrase_min_words,
@@ -370,9 +397,11 @@ def _analyze_column(
         with _timed(timings, "tagging"):
             result.tagged = _tagged(texts, settings, store, progress, check)
         with _timed(timings, "templates"):
+            index = store.index(("templates", settings.template_similarity),
+                                lambda: template_index(settings.template_similarity))
             result.templates = syntactic_templates(result.tagged, min_count=min_count,
                                                    similarity=settings.template_similarity,
-                                                   min_words=settings.min_template_words)
+                                                   min_words=settings.min_template_words, index=index)
     check()
     if seed_rows or extra_seeds:
         with _timed(timings, "seeds"):
@@ -380,8 +409,6 @@ def _analyze_column(
                                              tagged=result.tagged, extra_seeds=extra_seeds)
     check()
     if settings.semantic:
-        from .semantic import semantic_duplicates
-
         with _timed(timings, "embedding"):
             result.embeddings = _embeddings(texts, settings, store, progress, check)
         with _timed(timings, "semantic"):
@@ -389,27 +416,37 @@ def _analyze_column(
             for group in result.exact_groups:
                 lexical.update((a, b) for i, a in enumerate(group) for b in group[i + 1:])
             rows = [r for r, t in enumerate(texts) if t]
-            pairs = semantic_duplicates(result.embeddings[rows], settings.semantic_duplicate_threshold) if rows else []
+            index = store.index(("semantic", settings.semantic_duplicate_threshold, settings.analysis_key()),
+                                lambda: PairIndex(lambda a, b: np.minimum(np.asarray(a) @ np.asarray(b).T, 1.0),
+                                                  settings.semantic_duplicate_threshold))
+            pairs = index.pairs([content_key(texts[r]) for r in rows], list(result.embeddings[rows])) if rows else []
             result.semantic_pairs = [(rows[i], rows[j], float(s)) for i, j, s in pairs
                                      if (min(rows[i], rows[j]), max(rows[i], rows[j])) not in lexical]
     check()
-    with _timed(timings, "scores"):
-        from .diversity import diversity_scores
-
-        present = [r for r, t in enumerate(texts) if t]
-        present_texts = [texts[r] for r in present]
-        tagged = [result.tagged[r] for r in present] if result.tagged is not None else None
-        emb = result.embeddings[present] if result.embeddings is not None else None
-        result.scores = diversity_scores(present_texts, tagged, emb)
-        repetition = np.zeros(len(texts), dtype=np.float32)
-        if present and result.scores.row_repetition is not None:
-            repetition[present] = result.scores.row_repetition
-        result.row_repetition = repetition
+    if settings.scores:
+        with _timed(timings, "scores"):
+            column_scores(result, texts)
     check()
     if settings.clusters:
         with _timed(timings, "clusters"):
             result.clusters = column_clusters(result, texts, settings)
     return result
+
+
+def column_scores(result: ColumnResult, texts: Sequence[str | None]) -> None:
+    """Corpus diversity scores and per-row repetition (kept apart from the findings so
+    the language server can compute them after publishing diagnostics)."""
+    from .diversity import diversity_scores
+
+    present = [r for r, t in enumerate(texts) if t]
+    present_texts = [texts[r] for r in present]
+    tagged = [result.tagged[r] for r in present] if result.tagged is not None else None
+    emb = result.embeddings[present] if result.embeddings is not None else None
+    result.scores = diversity_scores(present_texts, tagged, emb)
+    repetition = np.zeros(len(texts), dtype=np.float32)
+    if present and result.scores.row_repetition is not None:
+        repetition[present] = result.scores.row_repetition
+    result.row_repetition = repetition
 
 
 def column_clusters(result: ColumnResult, texts: Sequence[str | None], settings: Settings):
@@ -458,6 +495,29 @@ def _tagged(texts, settings: Settings, store: RowStore, progress, check) -> list
         store.put_many(namespace, new)
         cached.update(dict(new))
     return [TaggedText.from_list(cached[k]) if k is not None else None for k in keys]
+
+
+def _signatures(uniques: list[str], shingle_chars: int, store: RowStore) -> np.ndarray:
+    """MinHash signatures of normalised texts, from the row store when known."""
+    from .duplicates import N_PERMUTATIONS, minhash_signatures
+
+    namespace = f"minhash:{shingle_chars}:{N_PERMUTATIONS}"
+    keys = [content_key(u) for u in uniques]
+    found = store.get_many(namespace, keys) if store.disk is None else {}
+    # Signatures are cheap next to a disk read, so only the memory store keeps them.
+    missing = [i for i, k in enumerate(keys) if k not in found]
+    out = np.empty((len(uniques), N_PERMUTATIONS), dtype=np.uint32)
+    if missing:
+        fresh = minhash_signatures([uniques[i] for i in missing], shingle_chars)
+        for row, i in enumerate(missing):
+            out[i] = fresh[row]
+        with store.lock:
+            for row, i in enumerate(missing):
+                store.memory[(namespace, keys[i])] = fresh[row]
+    for i, k in enumerate(keys):
+        if k in found:
+            out[i] = found[k]
+    return out
 
 
 def _embeddings(texts, settings: Settings, store: RowStore, progress, check) -> np.ndarray:
@@ -589,8 +649,9 @@ def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
     n_text = max(sum(1 for v in values if v is not None and v.text.strip()), 1)
     for t in result.templates:
         share = t.count / n_text
+        head = t.rows[: limit + 1]  # the related rows shown: the template's first ones
         for row in t.rows:
-            others = [r for r in t.rows if r != row][:limit]
+            others = [r for r in head if r != row][:limit]
             add("syntactic-template", row,
                 f"Follows template {t.id} “{t.summary}”, shared by {t.count} rows ({share:.1%})",
                 rel=related(others, f"also template {t.id}"),
@@ -608,7 +669,7 @@ def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
             value = values[row]
             if value is None:
                 continue
-            others = [r for r in p.rows if r != row][:limit]
+            others = [r for r in p.rows[: limit + 1] if r != row][:limit]
             add(code_by_kind[p.kind], row,
                 f"“{p.text}” {verb[p.kind]} {p.count} rows ({share:.1%})",
                 rng=value.span_range(s, e), rel=related(others, f"also has “{p.text}”"),

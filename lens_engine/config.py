@@ -51,7 +51,8 @@ class Settings:
     semantic_duplicate_threshold: float = 0.92
     device: str | None = None  # None: cuda when present, else cpu
 
-    # Clusters
+    # Corpus scores and clusters
+    scores: bool = True
     clusters: bool = True
     ks: tuple[int, ...] = DEFAULT_KS
 

@@ -365,7 +365,8 @@ class _CsvScanner:
     def __init__(self, delimiter: str, quote: str = '"'):
         d, q = re.escape(delimiter), re.escape(quote)
         self.delimiter, self.quote = delimiter, quote
-        self._quoted_body = re.compile(f"(?:[^{q}]|{q}{q})*")
+        # Unrolled ([^"]*(""[^"]*)*), far faster than an alternation tried per character.
+        self._quoted_body = re.compile(f"[^{q}]*(?:{q}{q}[^{q}]*)*")
         self._unquoted = re.compile(f"[^{d}\\r\\n]*")
 
     def line_opens_quote(self, line: str, in_quotes: bool) -> bool:

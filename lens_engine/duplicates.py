@@ -9,7 +9,7 @@ normalised InDel similarity against an absolute threshold.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,34 +104,139 @@ def minhash_signatures(normalized: Sequence[str], shingle_chars: int = 5, n_perm
 
 def _candidate_pairs(signatures: np.ndarray, band_rows: int) -> np.ndarray:
     """Unique (i, j), i < j, of rows that agree on at least one LSH band."""
-    n, k = signatures.shape
-    if n < 2:
+    if len(signatures) < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    pairs: list[np.ndarray] = []
+    return _candidate_pairs_from_keys(_band_keys(signatures, band_rows))
+
+
+def _band_keys(signatures: np.ndarray, band_rows: int) -> np.ndarray:
+    """(rows, bands) uint64: one hash per LSH band of each signature."""
+    n, k = signatures.shape
+    n_bands = k // band_rows
     mix = np.random.default_rng(7).integers(1, 2**63, size=band_rows, dtype=np.uint64) | np.uint64(1)
-    for start in range(0, k - band_rows + 1, band_rows):
-        band = signatures[:, start : start + band_rows].astype(np.uint64)
-        with np.errstate(over="ignore"):
-            keys = (band * mix[None, :]).sum(axis=1) ^ np.uint64(start)
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        same = sorted_keys[1:] == sorted_keys[:-1]
-        if not same.any():
-            continue
-        # For each row in a run of equal keys, pair it with up to
-        # MAX_BUCKET_NEIGHBOURS following rows of the same run.
-        for gap in range(1, MAX_BUCKET_NEIGHBOURS + 1):
-            if gap >= n:
-                break
+    bands = signatures[:, : n_bands * band_rows].astype(np.uint64).reshape(n, n_bands, band_rows)
+    with np.errstate(over="ignore"):
+        return (bands * mix[None, None, :]).sum(axis=2)
+
+
+class NearDuplicateIndex:
+    """Near-duplicate pairs among normalised texts, kept across analyses.
+
+    The first call finds every pair with the vectorised LSH pass; later calls
+    look up only the new texts' LSH buckets and verify those candidates, so a
+    one-row edit costs one row's worth of work.
+    """
+
+    def __init__(self, threshold: float, shingle_chars: int, band_rows: int, max_items: int = 500_000):
+        self.threshold, self.shingle_chars, self.band_rows, self.max_items = threshold, shingle_chars, band_rows, max_items
+        self.texts: list[str] = []
+        self.position: dict[str, int] = {}
+        self.buckets: list[dict[int, list[int]]] = []
+        self.neighbours: dict[int, dict[int, float]] = {}
+
+    def _add_to_buckets(self, ids: Sequence[int], keys: np.ndarray) -> None:
+        if not self.buckets:
+            self.buckets = [{} for _ in range(keys.shape[1])]
+        for b, bucket in enumerate(self.buckets):
+            for i, key in zip(ids, keys[:, b].tolist()):
+                bucket.setdefault(key, []).append(i)
+
+    def _link(self, a: np.ndarray, b: np.ndarray, check: Callable[[], None] | None = None) -> None:
+        for start in range(0, len(a), 50_000):  # chunks, so a cancelled analysis stops between them
+            if check is not None:
+                check()
+            aa, bb = a[start:start + 50_000], b[start:start + 50_000]
+            scores = cpdist([self.texts[i] for i in aa], [self.texts[j] for j in bb], scorer=fuzz.ratio,
+                            workers=-1) / 100.0
+            keep = np.nonzero(scores >= self.threshold)[0]
+            for i, j, sim in zip(aa[keep].tolist(), bb[keep].tolist(), scores[keep].tolist()):
+                if i != j:
+                    self.neighbours.setdefault(i, {})[j] = sim
+                    self.neighbours.setdefault(j, {})[i] = sim
+
+    def learn(self, uniques: Sequence[str], signatures: Callable[[list[str], int], np.ndarray],
+              check: Callable[[], None] | None = None) -> None:
+        new = [u for u in dict.fromkeys(uniques) if u not in self.position]
+        if not new:
+            return
+        if len(self.texts) + len(new) > self.max_items:
+            self.__init__(self.threshold, self.shingle_chars, self.band_rows, self.max_items)
+            new = list(dict.fromkeys(uniques))
+        first = len(self.texts)
+        for u in new:
+            self.position[u] = len(self.texts)
+            self.texts.append(u)
+        ids = np.arange(first, len(self.texts))
+        keys = _band_keys(signatures(new, self.shingle_chars), self.band_rows)
+        if first == 0 or len(new) > 0.2 * first:
+            # Cold (or mostly new): the vectorised all-bands pass over everything.
+            all_keys = keys if first == 0 else np.concatenate(
+                [_band_keys(signatures(self.texts[:first], self.shingle_chars), self.band_rows), keys])
+            candidates = _candidate_pairs_from_keys(all_keys, check)
+            lengths = np.fromiter((len(t) for t in self.texts), dtype=np.int64, count=len(self.texts))
+            la, lb = lengths[candidates[:, 0]], lengths[candidates[:, 1]]
+            candidates = candidates[2 * np.minimum(la, lb) >= self.threshold * (la + lb)]
+            self.buckets = []
+            self.neighbours = {}
+            self._add_to_buckets(np.arange(len(self.texts)), all_keys)
+            try:
+                self._link(candidates[:, 0], candidates[:, 1], check)
+            except BaseException:
+                self.__init__(self.threshold, self.shingle_chars, self.band_rows, self.max_items)  # half-built: forget it
+                raise
+            return
+        pairs: set[tuple[int, int]] = set()
+        for row, i in enumerate(ids.tolist()):
+            for b, bucket in enumerate(self.buckets):
+                members = bucket.get(int(keys[row, b]))
+                if members:
+                    pairs.update((j, i) for j in members[-MAX_BUCKET_NEIGHBOURS:])
+        self._add_to_buckets(ids.tolist(), keys)
+        if pairs:
+            arr = np.array(sorted(pairs), dtype=np.int64)
+            try:
+                self._link(arr[:, 0], arr[:, 1], check)
+            except BaseException:
+                self.__init__(self.threshold, self.shingle_chars, self.band_rows, self.max_items)
+                raise
+
+    def pairs(self, uniques: Sequence[str]) -> list[tuple[int, int, float]]:
+        """(i, j, similarity), i < j, over positions in ``uniques`` (learned first)."""
+        where = {self.position[u]: i for i, u in enumerate(uniques) if u in self.position}
+        out = []
+        for p, i in where.items():
+            for q, sim in self.neighbours.get(p, {}).items():
+                j = where.get(q)
+                if j is not None and i < j:
+                    out.append((i, j, sim))
+        return out
+
+
+def _candidate_pairs_from_keys(keys: np.ndarray, check: Callable[[], None] | None = None) -> np.ndarray:
+    """Unique (i, j), i < j, of rows whose band keys agree in at least one band."""
+    n = len(keys)
+    chunks: list[np.ndarray] = []
+    pending = 0
+    for b in range(keys.shape[1]):
+        if check is not None:
+            check()
+        if pending > 4_000_000:  # fold duplicates as we go: bounded memory, cancellable steps
+            chunks = [np.unique(np.concatenate(chunks))]
+            pending = len(chunks[0])
+        order = np.argsort(keys[:, b], kind="stable")
+        sorted_keys = keys[order, b]
+        for gap in range(1, min(MAX_BUCKET_NEIGHBOURS, n - 1) + 1):
             equal = sorted_keys[gap:] == sorted_keys[:-gap]
             if not equal.any():
                 break
             idx = np.nonzero(equal)[0]
             i, j = order[idx], order[idx + gap]
-            pairs.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1))
-    if not pairs:
+            chunks.append(np.minimum(i, j) * n + np.maximum(i, j))
+            pending += len(idx)
+    if not chunks:
         return np.zeros((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(pairs), axis=0)
+    codes = np.unique(np.concatenate(chunks))
+    return np.stack([codes // n, codes % n], axis=1)
 
 
 def near_duplicates(
@@ -139,12 +244,17 @@ def near_duplicates(
     threshold: float = 0.85,
     *,
     include_exact: bool = False,
+    signatures: "Callable[[list[str], int], np.ndarray] | None" = None,
+    index: Callable[[int, int], NearDuplicateIndex] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> list[DuplicatePair]:
     """Pairs of rows whose normalised texts have rapidfuzz ``ratio`` ≥ threshold.
 
     Rows that are exact duplicates of each other are collapsed first (one
     representative each); unless ``include_exact``, pairs inside an exact group
-    are left to :func:`exact_duplicates`.
+    are left to :func:`exact_duplicates`.  ``signatures(uniques, shingle_chars)``
+    may supply cached MinHash signatures; ``index(shingle_chars, band_rows)``
+    a :class:`NearDuplicateIndex` kept across calls.
     """
     normalized_by_row = {row: normalize(t) for row, t in enumerate(texts) if t is not None and t.strip()}
     members: dict[str, list[int]] = defaultdict(list)
@@ -158,20 +268,11 @@ def near_duplicates(
     if len(uniques) < 2:
         return pairs
     shingle_chars, band_rows = shingle_plan(uniques)
-    candidates = _candidate_pairs(minhash_signatures(uniques, shingle_chars), band_rows)
-    if len(candidates) == 0:
-        return pairs
-    # ratio can't reach the threshold when the lengths differ too much.
-    lengths = np.fromiter((len(u) for u in uniques), dtype=np.int64, count=len(uniques))
-    la, lb = lengths[candidates[:, 0]], lengths[candidates[:, 1]]
-    candidates = candidates[2 * np.minimum(la, lb) >= threshold * (la + lb)]
-    left = [uniques[i] for i in candidates[:, 0]]
-    right = [uniques[j] for j in candidates[:, 1]]
-    scores = cpdist(left, right, scorer=fuzz.ratio, workers=-1) / 100.0
-    keep = np.nonzero(scores >= threshold)[0]
-    for c in keep:
-        i, j = candidates[c]
-        sim = float(scores[c])
+    signatures = signatures or (lambda texts, q: minhash_signatures(texts, q))
+    near = index(shingle_chars, band_rows) if index is not None else \
+        NearDuplicateIndex(threshold, shingle_chars, band_rows)
+    near.learn(uniques, signatures, check)
+    for i, j, sim in near.pairs(uniques):
         for a in members[uniques[i]]:
             for b in members[uniques[j]]:
                 pairs.append(DuplicatePair(min(a, b), max(a, b), sim))

@@ -42,7 +42,7 @@ def utf16_len(text: str) -> int:
     """Length of ``text`` in UTF-16 code units (astral characters count twice)."""
     if text.isascii():
         return len(text)
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def advance(start: Position, text: str) -> Position:

@@ -7,6 +7,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .neighbours import PairIndex
 
 # spaCy components a template needs.  tok2vec must stay on: without it the tagger
 # and parser raise nothing but tag every token NN; pos_ needs attribute_ruler.
@@ -150,12 +154,21 @@ def dominant_count(n_rows: int, min_share: float, min_rows: int) -> int:
     return max(min_rows, math.ceil(min_share * n_rows))
 
 
+def template_index(similarity: float) -> "PairIndex":
+    """A :class:`~lens_engine.neighbours.PairIndex` of POS sequences by n-gram overlap."""
+    from .neighbours import PairIndex
+    from .overlap import overlap_similarity
+
+    return PairIndex(lambda a, b: overlap_similarity(a, b), similarity)
+
+
 def syntactic_templates(
     tagged: Sequence[TaggedText | None],
     *,
     min_count: int,
     similarity: float = 0.85,
     min_words: int = 3,
+    index: "PairIndex | None" = None,
 ) -> list[SyntacticTemplate]:
     """Group rows by identical POS sequences, then merge similar sequences.
 
@@ -163,7 +176,8 @@ def syntactic_templates(
     yet taken leads a group and takes every untaken sequence whose symmetric
     n-gram overlap with it is at least ``similarity``.  Leaders never chain, so a
     group stays close to its template.  Returns groups of at least ``min_count``
-    rows, largest first.
+    rows, largest first.  ``index`` (built by :func:`template_index`) keeps the
+    similar pairs across calls, so re-analysis scores only new sequences.
     """
     from .overlap import similar_pairs
 
@@ -177,7 +191,9 @@ def syntactic_templates(
 
     neighbours: dict[int, list[int]] = defaultdict(list)
     if similarity < 1.0 and len(sequences) > 1:
-        for i, j, _sim in similar_pairs([list(s) for s in sequences], threshold=similarity):
+        found = (index.pairs(sequences, [list(s) for s in sequences]) if index is not None
+                 else similar_pairs([list(s) for s in sequences], threshold=similarity))
+        for i, j, _sim in found:
             neighbours[i].append(j)
             neighbours[j].append(i)
 

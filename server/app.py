@@ -246,11 +246,16 @@ class LensServer(LanguageServer):
         """Compute the hierarchy for hovers, lenses and views once edits pause."""
         from .features.clusters import hierarchy_for
 
+        from lens_engine.analyze import column_scores
+
         await asyncio.sleep(delay)
         for column in result.columns:
             if state.result is not result:
                 return
             try:
+                col = result.per_column[column]
+                if col.scores is None:
+                    await self.worker.run_plain(column_scores, col, col.texts, background=True)
                 await hierarchy_for(self, state, column)
             except Exception:
                 log.exception("clusters for %s failed", state.uri)

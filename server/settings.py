@@ -28,7 +28,7 @@ _KEYS = {
 
 @dataclass
 class ServerSettings:
-    engine: Settings = field(default_factory=lambda: Settings(clusters=False))
+    engine: Settings = field(default_factory=lambda: Settings(clusters=False, scores=False))
     debounce_ms: int = 400
     device: str | None = None  # None: cuda when present
     max_diagnostics: int = 1000  # VS Code shows at most ~1000 markers per file
@@ -44,7 +44,7 @@ class ServerSettings:
         if not path:
             return self.engine
         try:
-            project = load_settings(Path(path), base=Settings(clusters=False))
+            project = load_settings(Path(path), base=Settings(clusters=False, scores=False))
         except ConfigError:
             return self.engine
         return settings_from_mapping(self.explicit, project, "lens settings") if self.explicit else project
@@ -66,11 +66,11 @@ def server_settings(values: dict | None) -> tuple[ServerSettings, list[str]]:
     if device and device != "auto":
         mapped["device"] = device
     try:
-        engine = settings_from_mapping(mapped, Settings(clusters=False), "lens settings")
+        engine = settings_from_mapping(mapped, Settings(clusters=False, scores=False), "lens settings")
     except (ConfigError, TypeError, ValueError) as err:
         problems.append(str(err))
-        engine, mapped = Settings(clusters=False), {}
-    defaults = Settings(clusters=False)
+        engine, mapped = Settings(clusters=False, scores=False), {}
+    defaults = Settings(clusters=False, scores=False)
     explicit = {k: v for k, v in mapped.items()
                 if getattr(engine, k) != getattr(defaults, k) and not (k == "severity" and not v)}
     debounce = values.get("debounceMs", 400)

@@ -69,9 +69,9 @@ class Worker:
                 del self.jobs[key]
 
     def _call(self, job: Job, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if job.should_stop():
-            return None
         try:
+            if job.should_stop():
+                return None
             return fn(*args, should_stop=job.should_stop, **kwargs)
         except (AnalysisCancelled, InterruptedError):
             return None

@@ -7,10 +7,8 @@ also runs on its own: ``python -m lens_engine.attribution.cli demo``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 
 from .errors import AttributionError
 

@@ -7,7 +7,6 @@ scores and measures them all (bench/attribution_accuracy.py).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from lens_engine.text import _WORD  # the project's word tokeniser, with character spans
+from lens_engine.text import word_spans  # the project's word tokeniser
 
 STOPWORDS = frozenset(
     """a an the and or but if of at by for with about against between into through during before after above
@@ -28,7 +27,7 @@ STOPWORDS = frozenset(
 
 def tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
     """Lower-cased words and punctuation marks with their character spans."""
-    return [(m.group().lower(), m.start(), m.end()) for m in _WORD.finditer(text)]
+    return [(text[s:e].lower(), s, e) for s, e in word_spans(text)]
 
 
 def content_words(text: str) -> list[str]:

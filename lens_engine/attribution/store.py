@@ -22,7 +22,6 @@ import json
 import os
 import struct
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
