@@ -81,6 +81,26 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[objec
     print(flush=True)
 
 
+def engine_version() -> str:
+    """Which engine is measured: its folder, the git commit there (if any) and a
+    hash of its Python sources (others edit the engine while benchmarks run)."""
+    import hashlib
+    import subprocess
+
+    import lens_engine
+
+    folder = Path(lens_engine.__file__).resolve().parent
+    digest = hashlib.sha1()
+    for source in sorted(folder.rglob("*.py")):
+        digest.update(source.read_bytes())
+    try:
+        commit = subprocess.run(["git", "-C", str(folder), "log", "-1", "--format=%h %cI"], capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "no git"
+    except (OSError, subprocess.SubprocessError):
+        commit = "no git"
+    return f"lens_engine at {folder} (commit {commit}; sources sha1 {digest.hexdigest()[:10]})"
+
+
 # ---------------------------------------------------------------------------
 # Rows of 10–30 words
 

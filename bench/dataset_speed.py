@@ -21,15 +21,18 @@ d. Re-analysis of a 10k-row buffer after one row changed, warm cache
    (``analyze_text`` with one ``RowStore``; every timed run changes one more
    row), all analyses but clusters; and with clusters.  Target: < 300 ms.
 
-Every figure is the median of ``--repeats`` runs (each run listed beside it);
-ratios are taken per run against the baseline of the same run, then the
-median.  Model loading is excluded everywhere (both sides use warm models).
+Every figure is the median of ``--repeats`` runs (each run listed beside it).
+Each Lens run in a and b is paired with a baseline run just before it (spaCy,
+or MiniLM for the semantic runs), so load drift on the shared machine hits
+both alike; ratios are taken per pair, then the median.  Model loading is
+excluded everywhere (both sides use warm models).
 The load average is printed, since the machine is shared.
 
 Run (quick, then full):
     .venv/bin/python bench/dataset_speed.py --rows 1000 --big-rows 10000 --repeats 1
     .venv/bin/python bench/dataset_speed.py                # 10k / 100k rows, 3 runs
     .venv/bin/python bench/dataset_speed.py --parts c      # one part only (a, b, c, d)
+    .venv/bin/python bench/dataset_speed.py --parts ab --repeats 5 --semantic-repeats 3
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (  # noqa: E402
-    Corpus, fmt_runs, load_average, long_rows, median, n_words, peak_rss_mb, perturb, print_table,
+    Corpus, engine_version, fmt_runs, load_average, long_rows, median, n_words, peak_rss_mb, perturb, print_table,
     set_quiet_env, timed,
 )
 
@@ -111,67 +114,80 @@ LENS_VARIANTS = {  # name -> Settings changes
 }
 
 
-def run_10k(corpus: Corpus, path: Path, repeats: int, semantic: bool) -> None:
-    variants = {k: v for k, v in LENS_VARIANTS.items() if semantic or not v["semantic"]}
+def run_10k(corpus: Corpus, path: Path, repeats: int, semantic_repeats: int) -> None:
+    """Each Lens run is paired with a baseline run just before it (spaCy for the runs
+    without semantic, MiniLM for those with), so load drift hits both alike."""
     print(f"\n## a/b. {len(corpus.texts)} rows, {corpus.words()} words; load before: {load_average()}", flush=True)
-    warm_models(corpus.texts, semantic)
-    times: dict[str, list[float]] = {"spacy": [], "minilm": [], **{k: [] for k in variants}}
-    stages: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
-    for rep in range(repeats):
-        times["spacy"].append(spacy_alone(corpus.texts))
-        if semantic:
-            times["minilm"].append(minilm_alone(corpus.texts))
-        for name, changes in variants.items():
+    warm_models(corpus.texts, semantic_repeats > 0)
+    lens = {k: [] for k in LENS_VARIANTS}
+    baseline = {k: [] for k in LENS_VARIANTS}
+    stages = {k: [] for k in LENS_VARIANTS}
+    for rep in range(max(repeats, semantic_repeats)):
+        for name, changes in LENS_VARIANTS.items():
+            if rep >= (semantic_repeats if changes["semantic"] else repeats):
+                continue
+            baseline[name].append(minilm_alone(corpus.texts) if changes["semantic"] else spacy_alone(corpus.texts))
             seconds, timings = lens_cold(path, **changes)
-            times[name].append(seconds)
+            lens[name].append(seconds)
             stages[name].append(with_rest(timings))
-        print(f"run {rep + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in times.items() if v)
-              + f"; load {load_average()}", flush=True)
-    report_10k(times, stages, semantic, len(corpus.texts))
+            print(f"run {rep + 1}: {'MiniLM' if changes['semantic'] else 'spaCy'} {baseline[name][-1]:.1f}s, "
+                  f"{name} {seconds:.1f}s; load {load_average()}", flush=True)
+    report_a(lens, baseline, stages, len(corpus.texts))
+    if semantic_repeats:
+        report_b(lens, baseline, stages, len(corpus.texts))
 
 
 def _ratios(num: list[float], den: list[float]) -> list[float]:
     return [a / b for a, b in zip(num, den)]
 
 
-def report_10k(times, stages, semantic: bool, n_rows: int) -> None:
-    spacy = times["spacy"]
-    rows = [["spaCy alone (tag + parse)", fmt_runs(spacy), "1.00", "baseline"]]
-    for name in ("lens (no semantic, no clusters)", "lens (no semantic, clusters)"):
-        r = _ratios(times[name], spacy)
-        rows.append([name, fmt_runs(times[name]), f"{median(r):.2f}× ({', '.join(f'{x:.2f}' for x in r)})",
-                     "≤ 1.5× spaCy: " + ("met" if median(r) <= 1.5 else "MISSED")])
-    print_table(f"a. {n_rows} rows, all analyses but semantic, vs spaCy alone", 
-                ["run", "time: median (runs)", "ratio to spaCy", "target"], rows)
-    print_stages(stages, ["lens (no semantic, no clusters)", "lens (no semantic, clusters)"], spacy)
-    if not semantic:
-        return
-    minilm = times["minilm"]
-    rows = [["MiniLM encode alone", fmt_runs(minilm), "1.00", "baseline"]]
-    for clusters in ("no clusters", "clusters"):
-        extra = [a - b for a, b in zip(times[f"lens (semantic, {clusters})"], times[f"lens (no semantic, {clusters})"])]
+def _fmt_ratios(r: list[float]) -> str:
+    return f"{median(r):.2f}× ({', '.join(f'{x:.2f}' for x in r)})"
+
+
+NO_SEMANTIC = ("lens (no semantic, no clusters)", "lens (no semantic, clusters)")
+SEMANTIC = ("lens (semantic, no clusters)", "lens (semantic, clusters)")
+
+
+def report_a(lens, baseline, stages, n_rows: int) -> None:
+    rows = []
+    for name in NO_SEMANTIC:
+        spacy = baseline[name]
+        r = _ratios(lens[name], spacy)
+        tagging = _ratios([t["tagging"] for t in stages[name]], spacy)
+        rest = _ratios([t["total"] - t["tagging"] for t in stages[name]], spacy)
+        rows.append([name, fmt_runs(lens[name]), fmt_runs(spacy), _fmt_ratios(r),
+                     "≤ 1.5×: " + ("met" if median(r) <= 1.5 else "MISSED"),
+                     _fmt_ratios(tagging), _fmt_ratios(rest)])
+    print_table(f"a. {n_rows} rows, all analyses but semantic, vs spaCy alone (paired runs)",
+                ["Lens run", "Lens: median (runs)", "spaCy alone, paired: median (runs)", "Lens / spaCy",
+                 "target", "of which tagging stage / spaCy", "of which the rest / spaCy"], rows)
+    print_stages(stages, list(NO_SEMANTIC), [x for n in NO_SEMANTIC for x in baseline[n]], "spaCy alone")
+
+
+def report_b(lens, baseline, stages, n_rows: int) -> None:
+    rows = []
+    for sem, nosem in zip(SEMANTIC, NO_SEMANTIC):
+        minilm = baseline[sem]
+        extra = [a - b for a, b in zip(lens[sem], lens[nosem])]
+        inside = [t.get("embedding", 0.0) + t.get("semantic", 0.0) for t in stages[sem]]
         r = _ratios(extra, minilm)
-        rows.append([f"extra for semantic ({clusters})", fmt_runs(extra),
-                     f"{median(r):.2f}× ({', '.join(f'{x:.2f}' for x in r)})",
-                     "≤ 1.2× encoding: " + ("met" if median(r) <= 1.2 else "MISSED")])
-    inside = [t.get("embedding", 0.0) + t.get("semantic", 0.0) for t in stages["lens (semantic, no clusters)"]]
-    r = _ratios(inside, minilm)
-    rows.append(["Lens's own embedding + semantic-duplicate stages", fmt_runs(inside),
-                 f"{median(r):.2f}× ({', '.join(f'{x:.2f}' for x in r)})", "(less noisy view of the same)"])
-    for name in ("lens (semantic, no clusters)", "lens (semantic, clusters)"):
-        rows.append([name, fmt_runs(times[name]), "", ""])
-    print_table(f"b. {n_rows} rows, semantic on top, vs raw MiniLM encoding",
-                ["run", "time: median (runs)", "ratio to encoding", "target"], rows)
-    print_stages(stages, ["lens (semantic, no clusters)", "lens (semantic, clusters)"], spacy)
+        rows.append([sem, fmt_runs(lens[sem]), fmt_runs(minilm), fmt_runs(extra), _fmt_ratios(r),
+                     "≤ 1.2×: " + ("met" if median(r) <= 1.2 else "MISSED"), _fmt_ratios(_ratios(inside, minilm))])
+    print_table(f"b. {n_rows} rows, semantic on top, vs raw MiniLM encoding (paired runs)",
+                ["Lens run", "Lens: median (runs)", "MiniLM encode alone, paired", "extra over the same run "
+                 "without semantic", "extra / encoding", "target", "Lens's embedding + semantic stages / encoding"],
+                rows)
+    print_stages(stages, list(SEMANTIC), [x for n in SEMANTIC for x in baseline[n]], "MiniLM encode alone")
 
 
-def print_stages(stages, names: list[str], spacy: list[float]) -> None:
+def print_stages(stages, names: list[str], baseline: list[float], baseline_name: str) -> None:
     """Median seconds per analysis stage (Lens's own timings) for each variant."""
     keys = sorted({k for name in names for t in stages[name] for k in t}, key=_stage_order)
     rows = []
     for key in keys:
         rows.append([key] + [f"{median([t.get(key, 0.0) for t in stages[name]]):.2f}" for name in names])
-    rows.append(["(spaCy alone, same runs)"] + [f"{median(spacy):.2f}" for _ in names])
+    rows.append([f"({baseline_name}, paired runs)"] + [f"{median(baseline):.2f}" for _ in names])
     print_table("stage timings (median s)", ["stage", *names], rows)
 
 
@@ -229,7 +245,8 @@ def run_100k(corpus: Corpus, path: Path, repeats: int) -> None:
     peaks = [r["peak_rss_mb"] for r in runs]
     print_table(f"c. {len(corpus.texts)} rows, lexical analyses + near-duplicates (child process)",
                 ["figure", "median (runs)", "target"],
-                [["wall time of analyze_path", fmt_runs(seconds), "< 60 s: " + ("met" if median(seconds) < 60 else "MISSED")],
+                [["wall time of analyze_path", fmt_runs(seconds),
+                  "< 60 s: " + ("met" if median(seconds) < 60 else "MISSED")],
                  ["CPU time of the child during analyze_path (user + sys)",
                   fmt_runs([r["cpu_seconds"] for r in runs]), "(≈ wall time on an idle machine)"],
                  ["peak RSS of the child (VmHWM)", fmt_runs(peaks, "MB", 0),
@@ -304,6 +321,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000, help="rows for parts a, b, d (default 10000)")
     parser.add_argument("--big-rows", type=int, default=100_000, help="rows for part c (default 100000)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median reported)")
+    parser.add_argument("--semantic-repeats", type=int, default=0,
+                        help="runs per figure of part b (default: --repeats; each costs minutes)")
     parser.add_argument("--parts", default="abcd", help="which parts to run: any of a, b, c, d")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--child-100k", help=argparse.SUPPRESS)
@@ -313,6 +332,7 @@ def main() -> None:
         return
     print(f"# dataset_speed: rows={args.rows} big_rows={args.big_rows} repeats={args.repeats} parts={args.parts}")
     print(f"load average at start: {load_average()}", flush=True)
+    print(engine_version())
     with tempfile.TemporaryDirectory(prefix="lens-bench-") as tmp:
         if set(args.parts) & set("abd"):
             corpus = long_rows(args.rows, seed=args.seed)
@@ -320,7 +340,8 @@ def main() -> None:
             print(f"corpus: {len(words)} rows, {min(words)}–{max(words)} words (median {median(words):.0f})")
             path = corpus.write_csv(Path(tmp) / "rows.csv")
             if set(args.parts) & set("ab"):
-                run_10k(corpus, path, args.repeats, semantic="b" in args.parts)
+                semantic_repeats = (args.semantic_repeats or args.repeats) if "b" in args.parts else 0
+                run_10k(corpus, path, args.repeats if "a" in args.parts else 0, semantic_repeats)
             if "d" in args.parts:
                 run_rewarm(corpus, max(args.repeats, 5), semantic=True)
         if "c" in args.parts:

@@ -49,7 +49,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import fmt_runs, load_average, long_rows, median, print_table, set_quiet_env, timed  # noqa: E402
+from bench_common import (  # noqa: E402
+    engine_version, fmt_runs, load_average, long_rows, median, print_table, set_quiet_env, timed,
+)
 
 set_quiet_env()
 sys.path.insert(0, str(HERE.parent))
@@ -203,6 +205,7 @@ def main() -> None:
     tokens = sum(len(t) for t in tagged)
     print(f"# linguisticlens_baseline: {len(texts)} rows ({args.source}), {tokens} tokens, "
           f"repeats={args.repeats}; load at start: {load_average()}", flush=True)
+    print(engine_version())
     lens(texts[:20], tagged[:20])  # imports and first-call costs out of the timings
 
     ll_runs, lens_runs, sets_runs = [], [], []

@@ -40,7 +40,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_common import fmt_runs, load_average, long_rows, median, print_table, set_quiet_env, timed  # noqa: E402
+from bench_common import (  # noqa: E402
+    engine_version, fmt_runs, load_average, long_rows, median, print_table, set_quiet_env, timed,
+)
 
 set_quiet_env()
 sys.path.insert(0, str(HERE.parent))
@@ -162,7 +164,8 @@ def bench_size(n: int, repeats: int, seed: int) -> None:
                      f"{recall(returned, above):.3f}"])
     print_table(f"{n} rows: near-duplicates, Lens vs datasketch ({NUM_PERM} permutations)",
                 ["method", "time: median (runs)", "time / Lens", "candidates", "returned",
-                 f"returned with ratio ≥ {LENS_THRESHOLD}", "recall (candidates)", "recall (returned)", f"recall (returned), pairs ≥ {LENS_THRESHOLD}"], rows)
+                 f"returned with ratio ≥ {LENS_THRESHOLD}", "recall (candidates)", "recall (returned)",
+                 f"recall (returned), pairs ≥ {LENS_THRESHOLD}"], rows)
     report_union(results, texts)
 
 
@@ -187,6 +190,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# near_duplicates_vs_datasketch: sizes={args.sizes} repeats={args.repeats}; "
           f"load at start: {load_average()}", flush=True)
+    print(engine_version())
     for n in args.sizes:
         bench_size(n, args.repeats, args.seed)
     print(f"load average at end: {load_average()}")

@@ -31,7 +31,7 @@ class ServerSettings:
     engine: Settings = field(default_factory=lambda: Settings(clusters=False, scores=False))
     debounce_ms: int = 400
     device: str | None = None  # None: cuda when present
-    max_diagnostics: int = 1000  # VS Code shows at most ~1000 markers per file
+    max_diagnostics: int = 0  # 0: all; the VS Code extension sends 1000 (its per-file limit)
     explicit: dict = field(default_factory=dict)  # engine keys the editor set to non-default values
 
     def for_document(self, path: str | None) -> Settings:
@@ -79,8 +79,8 @@ def server_settings(values: dict | None) -> tuple[ServerSettings, list[str]]:
     except (TypeError, ValueError):
         problems.append(f"lens.debounceMs must be a number, not {debounce!r}")
         debounce = 400
-    max_diagnostics = values.get("maxDiagnostics", 1000)
+    max_diagnostics = values.get("maxDiagnostics", 0)
     if not isinstance(max_diagnostics, int) or max_diagnostics < 0:
         problems.append(f"lens.maxDiagnostics must be a whole number, not {max_diagnostics!r}")
-        max_diagnostics = 1000
+        max_diagnostics = 0
     return ServerSettings(engine, debounce, engine.device, max_diagnostics, explicit), problems

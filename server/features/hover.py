@@ -33,6 +33,8 @@ def row_hover(state, row: int) -> str:
             continue
         if len(result.per_column) > 1:
             parts.append(f"**{column}**")
+        if col.tagged is None and state.result is not None:
+            parts.append("Template: _spaCy is still tagging the rows…_")
         if col.tagged is not None and col.tagged[row] is not None:
             tagged = col.tagged[row]
             template = next((t for t in col.templates if row in t.rows), None)

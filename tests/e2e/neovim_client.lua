@@ -31,6 +31,7 @@ vim.lsp.handlers['textDocument/publishDiagnostics'] = function(err, result, ctx,
 end
 
 local statuses = {}
+local analysed = false  -- the server's lens/status carrying our uri: its final publish is in
 local client_id = vim.lsp.start_client({
   name = 'lens',
   cmd = { python, '-m', 'server' },
@@ -45,14 +46,19 @@ local client_id = vim.lsp.start_client({
     ['lens/status'] = function(_, params)
       table.insert(statuses, params.state)
       last_event = vim.loop.now()
+      if params.uri == uri and publishes > 0 then
+        analysed = true
+      end
     end,
   },
 })
 vim.lsp.buf_attach_client(bufnr, client_id)
 
--- Done when diagnostics came and the server has been ready and quiet for a few seconds.
+-- Done when the server says it finished analysing our buffer (it publishes a quick
+-- lexical pass first, then the full one, then that status), and a moment has passed for a
+-- re-analysis the pushed settings may have started.
 local ok = vim.wait(timeout_ms, function()
-  return received ~= nil and statuses[#statuses] == 'ready' and vim.loop.now() - last_event > 3000
+  return received ~= nil and analysed and vim.loop.now() - last_event > 3000
 end, 200)
 
 vim.fn.writefile({ vim.fn.json_encode({
