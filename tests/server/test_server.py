@@ -228,24 +228,3 @@ async def test_analyze_file_on_disk_and_cancellation(client, tmp_path):
         await asyncio.sleep(0.1)
     assert stats.lastCancelLatencyMs is not None and stats.lastCancelLatencyMs < 2000
 
-
-@pytest.mark.slow
-async def test_a_50_mb_file_through_the_on_disk_command(client, tmp_path):
-    """VS Code hands files over 50 MB to no extension: the on-disk command reads it itself."""
-    path = tmp_path / "huge.csv"
-    (tmp_path / "lens.toml").write_text("syntax = false\nsemantic = false\n")  # lexical analyses only
-    words = ["jazz", "folk", "metal", "rain", "night", "drive", "quiet", "loud", "summer", "study", "focus", "party"]
-    with open(path, "w") as f:
-        f.write("id,query\n")
-        i = 0
-        while f.tell() < 50_000_000:
-            w = [words[(i * k + k * k) % len(words)] for k in range(1, 9)]
-            f.write(f"{i},request {i} for {' '.join(w)} music to enjoy with friends\n")
-            i += 1
-    uri = path.as_uri()
-    result = await client.protocol.send_request_async("lens/analyzeFile", {"uri": uri})
-    assert result.rows == i and result.rows > 500_000
-    diagnostics = client.diagnostics[uri]
-    assert diagnostics and {d.code for d in diagnostics} >= {"repeated-phrase"} | {"repeated-ending"}
-    hover = await client.text_document_hover_async(types.HoverParams(types.TextDocumentIdentifier(uri), types.Position(2, 3)))
-    assert hover is not None and "row 2" in hover.contents.value
