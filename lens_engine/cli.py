@@ -18,7 +18,8 @@ from pathlib import Path
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
 
-def _quiet_libraries() -> None:
+def offline_environment() -> None:
+    """Environment defaults every Lens process wants (CLI and server)."""
     # Nothing may reach a model hub; an offline failure is instant instead of ~70 s of retries.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -193,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _quiet_libraries()
+    offline_environment()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -324,10 +324,9 @@ def create_server() -> LensServer:
 
 def main() -> None:
     # Nothing may reach a model hub, and nothing but LSP frames may reach stdout.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from lens_engine.cli import offline_environment
+
+    offline_environment()
     os.environ.setdefault("TQDM_DISABLE", "1")
     logging.basicConfig(stream=sys.stderr, level=os.environ.get("LENS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
