@@ -37,6 +37,16 @@ def show_rows_command(title: str, uri: str, position: types.Position, ranges) ->
     return types.Command(title=title, command="lens.showRows", arguments=[uri, position, locations])
 
 
+def _rows_lens(uri: str, values, rows: list[int], title: str) -> types.CodeLens | None:
+    """A lens on the first of ``rows`` that peeks all of them."""
+    first = values[rows[0]] if rows else None
+    if first is None:
+        return None
+    pos = types.Position(first.range.start.line, 0)
+    ranges = [values[r].range for r in rows if values[r] is not None]
+    return types.CodeLens(range=types.Range(pos, pos), command=show_rows_command(title, uri, pos, ranges))
+
+
 def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls, params: types.CodeLensParams) -> list[types.CodeLens]:
@@ -52,23 +62,12 @@ def register(server) -> None:
             title += f" · showing the {limit} most severe of {len(result.findings)} findings (lens.maxDiagnostics)"
         lenses = [types.CodeLens(range=top, command=types.Command(title=title, command=""))]
         for column, col in result.per_column.items():
-            for t in col.templates:
-                first = col.values[t.rows[0]]
-                if first is None:
-                    continue
-                pos = types.Position(first.range.start.line, 0)
-                title = f"Template {t.id}: {t.count} rows ({t.share:.1%}) · {t.summary}"
-                ranges = [col.values[r].range for r in t.rows if col.values[r] is not None]
-                lenses.append(types.CodeLens(range=types.Range(pos, pos),
-                                             command=show_rows_command(title, uri, pos, ranges)))
+            groups = [(t.rows, f"Template {t.id}: {t.count} rows ({t.share:.1%}) · {t.summary}") for t in col.templates]
             hierarchy = state.clusters.get(column)
-            for cluster in getattr(hierarchy, "tree", []) or []:
-                first = col.values[cluster.rows[0]] if cluster.rows else None
-                if first is None:
-                    continue
-                pos = types.Position(first.range.start.line, 0)
-                title = f"Cluster {cluster.id}: {cluster.size} rows · {cluster.pattern}"
-                ranges = [col.values[r].range for r in cluster.rows if col.values[r] is not None]
-                lenses.append(types.CodeLens(range=types.Range(pos, pos),
-                                             command=show_rows_command(title, uri, pos, ranges)))
+            groups += [(c.rows, f"Cluster {c.id}: {c.size} rows · {c.pattern}")
+                       for c in getattr(hierarchy, "tree", []) or []]
+            for rows, title in groups:
+                lens = _rows_lens(uri, col.values, rows, title)
+                if lens is not None:
+                    lenses.append(lens)
         return lenses
