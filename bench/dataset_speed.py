@@ -277,10 +277,9 @@ def csv_text(texts: list[str]) -> str:
 
 
 REWARM_VARIANTS = {  # name -> Settings changes (semantic on in all)
-    "all but clusters (analyses + corpus scores)": dict(clusters=False),
+    "all but clusters": dict(clusters=False),
     "all, with clusters": dict(clusters=True),
-    "findings only: scores and clusters off, as the language server's diagnostics pass": dict(clusters=False,
-                                                                                              scores=False),
+    "findings only (no scores, no clusters: the server's diagnostics pass)": dict(clusters=False, scores=False),
 }
 
 

@@ -61,6 +61,21 @@ class PairIndex:
                 self._neighbours[a][c] = sim
                 self._neighbours[c][a] = sim
 
+    def seed(self, keys: Sequence[Hashable], items: Sequence[Any], pairs: Sequence[tuple[int, int, float]]) -> None:
+        """Start an empty index from pairs already found (e.g. by an upper-triangle
+        pass), so the first analysis doesn't score every pair twice."""
+        self._reset()
+        for key, item in zip(keys, items):
+            if key not in self._position:
+                self._position[key] = len(self._keys)
+                self._keys.append(key)
+                self._items.append(item)
+                self._neighbours[self._position[key]] = {}
+        for i, j, sim in pairs:
+            a, b = self._position[keys[i]], self._position[keys[j]]
+            self._neighbours[a][b] = sim
+            self._neighbours[b][a] = sim
+
     def pairs(self, keys: Sequence[Hashable], items: Sequence[Any]) -> list[tuple[int, int, float]]:
         """(i, j, similarity), i < j, over positions in ``keys`` (equal keys are the same item)."""
         self._learn(keys, items)

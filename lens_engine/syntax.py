@@ -191,8 +191,14 @@ def syntactic_templates(
 
     neighbours: dict[int, list[int]] = defaultdict(list)
     if similarity < 1.0 and len(sequences) > 1:
-        found = (index.pairs(sequences, [list(s) for s in sequences]) if index is not None
-                 else similar_pairs([list(s) for s in sequences], threshold=similarity))
+        as_lists = [list(s) for s in sequences]
+        if index is not None and len(index) > 0:
+            found = index.pairs(sequences, as_lists)  # warm: only new sequences are scored
+        else:
+            # Cold: one upper-triangle pass (half the work of scoring new × all).
+            found = similar_pairs(as_lists, threshold=similarity)
+            if index is not None:
+                index.seed(sequences, as_lists, found)
         for i, j, _sim in found:
             neighbours[i].append(j)
             neighbours[j].append(i)
