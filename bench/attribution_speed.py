@@ -32,6 +32,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from bench_common import print_table  # noqa: E402  (bench/ is the script's folder)
 import torch  # noqa: E402
 
 from lens_engine.attribution import Attributor  # noqa: E402
@@ -46,12 +47,7 @@ def log(*args) -> None:
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:
-    print(f"\n## {title}\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        print("| " + " | ".join(_fmt(x) for x in row) + " |")
-    sys.stdout.flush()
+    print_table(title, header, [[_fmt(x) for x in row] for row in rows])
 
 
 def _fmt(x) -> str:

@@ -120,6 +120,18 @@ def datainf_scores(grads: torch.Tensor, query: torch.Tensor, layout: GradientLay
     return scores[:, 0] if single else scores
 
 
+def _layer_terms(grads: torch.Tensor, layout: GradientLayout, damping: Damping):
+    """Per LoRA tensor: its block, the examples' gradients G_l, the Sherman–Morrison
+    weights w_i = 1 / (n (λ_l + ‖g_il‖²)) and λ_l — what every DataInf form needs."""
+    n = grads.shape[0]
+    sq = block_sq_norms(grads, layout)
+    lam = block_dampings(sq, layout, damping).to(grads.device)
+    for l, b in enumerate(layout.blocks):
+        g = grads[:, b.offset : b.offset + b.size]
+        w = (1.0 / (n * (lam[l] + sq[:, l].double()))).float()
+        yield b, g, w, float(lam[l])
+
+
 def datainf_preconditioned(grads: torch.Tensor, layout: GradientLayout, damping: Damping, chunk: int = 4096) -> torch.Tensor:
     """(n, D) matrix P with DataInf score = -P @ v for any query v.
 
@@ -131,20 +143,16 @@ def datainf_preconditioned(grads: torch.Tensor, layout: GradientLayout, damping:
     """
     grads = _f32(grads)
     n = grads.shape[0]
-    sq = block_sq_norms(grads, layout)
-    lam = block_dampings(sq, layout, damping).to(grads.device)
     out = torch.empty_like(grads)
-    for l, b in enumerate(layout.blocks):
-        g = grads[:, b.offset : b.offset + b.size]
-        w = (1.0 / (n * (lam[l] + sq[:, l].double()))).float()
+    for b, g, w, lam_l in _layer_terms(grads, layout, damping):
         if n <= b.size:
             gram = g @ g.t()  # (n, n)
-            out[:, b.offset : b.offset + b.size] = (g - (gram * w) @ g) / float(lam[l])
+            out[:, b.offset : b.offset + b.size] = (g - (gram * w) @ g) / lam_l
         else:
             inner = g.t() @ (g * w[:, None])  # (d_l, d_l) = G^T diag(w) G
             for s in range(0, n, chunk):
                 part = g[s : s + chunk]
-                out[s : s + chunk, b.offset : b.offset + b.size] = (part - part @ inner) / float(lam[l])
+                out[s : s + chunk, b.offset : b.offset + b.size] = (part - part @ inner) / lam_l
     return out
 
 
@@ -154,15 +162,10 @@ def datainf_precondition_vectors(
     """(m, D): A_l x for a few vectors x (rows of ``vectors``), e.g. the top
     examples' gradients for token-level attribution; two passes over the store."""
     grads, vectors = _f32(grads), _f32(vectors)
-    n = grads.shape[0]
-    sq = block_sq_norms(grads, layout)
-    lam = block_dampings(sq, layout, damping).to(grads.device)
     out = torch.empty_like(vectors)
-    for l, b in enumerate(layout.blocks):
-        g = grads[:, b.offset : b.offset + b.size]
+    for b, g, w, lam_l in _layer_terms(grads, layout, damping):
         x = vectors[:, b.offset : b.offset + b.size]
-        w = (1.0 / (n * (lam[l] + sq[:, l].double()))).float()
-        out[:, b.offset : b.offset + b.size] = (x - ((x @ g.t()) * w) @ g) / float(lam[l])
+        out[:, b.offset : b.offset + b.size] = (x - ((x @ g.t()) * w) @ g) / lam_l
     return out
 
 
