@@ -78,6 +78,8 @@ CODES: dict[str, Code] = {
         Code("repeated-phrase", Severity.INFORMATION, "Row contains a phrase many rows share"),
         Code("repeated-opening", Severity.INFORMATION, "Row opens the way many rows open"),
         Code("repeated-ending", Severity.INFORMATION, "Row ends the way many rows end"),
+        Code("self-influence-outlier", Severity.INFORMATION,
+             "Training row the rest of the data does not explain (a mislabelling candidate)"),
     )
 }
 

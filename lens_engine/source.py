@@ -64,3 +64,39 @@ def split_lines(text: str) -> list[str]:
     if pos < len(text):
         out.append(text[pos:])
     return out
+
+
+class LineIndex:
+    """Offsets (Python characters) <-> LSP positions in one text, in O(log lines)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.starts = [0] + [m.end() for m in LINE_BREAK.finditer(text)]
+
+    def position(self, offset: int) -> Position:
+        import bisect
+
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self.starts, offset) - 1
+        return Position(line, utf16_len(self.text[self.starts[line]:offset]))
+
+    def range(self, start: int, end: int) -> Range:
+        return Range(self.position(start), self.position(end))
+
+    def offset(self, pos: Position) -> int:
+        """The character offset of an LSP position (clamped to its line, as LSP asks)."""
+        if pos.line < 0:
+            return 0
+        if pos.line >= len(self.starts):
+            return len(self.text)
+        start = self.starts[pos.line]
+        end = self.starts[pos.line + 1] if pos.line + 1 < len(self.starts) else len(self.text)
+        line = self.text[start:end].rstrip("\r\n")
+        if line.isascii():
+            return start + min(pos.character, len(line))
+        units = 0
+        for i, ch in enumerate(line):
+            if units >= pos.character:
+                return start + i
+            units += 2 if ord(ch) > 0xFFFF else 1
+        return start + len(line)

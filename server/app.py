@@ -23,6 +23,7 @@ from pygls.uris import to_fs_path
 from lens_engine.datasets import DatasetError
 from lens_engine.syntax import ModelError
 
+from .attribution import AttributionSession, attribution_settings
 from .documents import DocumentState
 from .settings import ServerSettings, server_settings
 from .worker import Worker
@@ -55,6 +56,8 @@ class LensServer(LanguageServer):
         self.device = "cpu"
         self.model_error: str | None = None
         self._configured: asyncio.Event | None = None  # set once the client's settings are read
+        self.attribution = AttributionSession()
+        self._last_status: dict = {"state": "starting", "device": "cpu", "message": ""}
 
     def configured(self) -> asyncio.Event:
         if self._configured is None:
@@ -72,6 +75,16 @@ class LensServer(LanguageServer):
             self._store = default_row_store()
         return self._store
 
+    def workspace_root(self) -> str | None:
+        """Where relative `lens.attribution.*` paths start: the first workspace folder."""
+        try:
+            folders = list(self.workspace.folders.values())
+            if folders:
+                return to_fs_path(folders[0].uri)
+            return self.workspace.root_path
+        except Exception:
+            return None
+
     def is_dataset(self, uri: str, language_id: str | None = None) -> bool:
         if language_id in DATASET_LANGUAGES:
             return True
@@ -80,9 +93,18 @@ class LensServer(LanguageServer):
     def status(self, state: str, message: str = "", uri: str | None = None) -> None:
         """`lens/status`; ``uri`` is set when an analysis of that document has finished."""
         params = {"state": state, "device": self.device, "message": message}
+        self._last_status = dict(params)
         if uri is not None:
             params["uri"] = uri
+        params["attribution"] = self.attribution.status.to_dict()
         self.protocol.notify(STATUS, params)
+
+    def attribution_status(self, state: str | None = None) -> None:
+        """`lens/status` again, with the attribution model's state (``state`` overrides it)."""
+        attribution = self.attribution.status.to_dict()
+        if state:
+            attribution["state"] = state
+        self.protocol.notify(STATUS, {**self._last_status, "attribution": attribution})
 
     def spawn(self, coro) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -125,6 +147,14 @@ class LensServer(LanguageServer):
         if values is not None and not isinstance(values, dict):
             values = _as_dict(values)
         self.config, problems = server_settings(values)
+        attribution, more = attribution_settings((values or {}).get("attribution"), self.workspace_root())
+        problems += more
+        if self.attribution.configure(attribution):
+            self.attribution_status()
+        elif self.attribution.attributor is not None:
+            from .features.attribution import publish_outliers
+
+            publish_outliers(self)  # the outlier threshold may have changed
         self.configured().set()
         for problem in problems:
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=f"Lens: {problem}"))
@@ -313,11 +343,22 @@ def _as_dict(obj) -> dict:
     return obj
 
 
+def _not_a_user_error(record: logging.LogRecord) -> bool:
+    """pygls logs every error answer with a traceback; a user error (-32001: a missing
+    model folder, no prompt found) is an answer, not a server fault."""
+    from .attribution import USER_ERROR
+
+    error = record.exc_info[1] if record.exc_info else None
+    return getattr(error, "code", None) != USER_ERROR
+
+
 def create_server() -> LensServer:
     server = LensServer()
-    from .features import analyze_file, clusters, code_actions, code_lens, diagnostics, hover, lifecycle, references
+    from .features import (analyze_file, attribution, clusters, code_actions, code_lens, diagnostics, hover, lifecycle,
+                           references)
 
-    for feature in (lifecycle, diagnostics, hover, code_lens, code_actions, references, clusters, analyze_file):
+    for feature in (lifecycle, diagnostics, hover, code_lens, code_actions, references, clusters, analyze_file,
+                    attribution):
         feature.register(server)
     return server
 
@@ -332,6 +373,7 @@ def main() -> None:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # pygls logs every message in full at INFO: megabytes per analysis.
     logging.getLogger("pygls").setLevel(os.environ.get("LENS_PYGLS_LOG_LEVEL", "WARNING"))
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_not_a_user_error)
     # Any stray print() from a library goes to stderr; the real stdout carries frames only.
     frames = sys.stdout.buffer
     sys.stdout = sys.stderr

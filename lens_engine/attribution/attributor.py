@@ -31,6 +31,7 @@ from .datainf import (
     datainf_scores,
     gradcos_scores,
     graddot_scores,
+    self_influence,
 )
 from .gradients import GradientComputer, RandomProjection, masked_logprob
 from .lexical import BM25Index, longest_shared_run, shared_spans, tfidf_keywords
@@ -411,6 +412,33 @@ class Attributor:
         offsets = [target.token_offsets[p - target.text_start] for p in positions]
         selected = [target.weights[p] > 0 for p in positions]
         return TokenAttribution(tokens, offsets, selected, list(rows), contributions)
+
+    def self_influence(self) -> np.ndarray:
+        """Each example's DataInf self-influence g.H^-1.g, averaged over checkpoints:
+        large for examples the rest of the data does not explain (mislabelled, odd)."""
+        per = []
+        for c in range(len(self.loaded.checkpoints)):
+            grads = self._checkpoint_grads(c)
+            if self._use_preconditioned():
+                per.append((self.preconditioned(c) * grads.float()).sum(1).double().cpu().numpy())
+            else:
+                per.append(self_influence(grads, self.store.layout, self.damping).cpu().numpy())
+        return np.mean(per, axis=0)
+
+    def baseline_rankings(self, prompt: str, text: str, span=None, top_k: int = 10) -> dict[str, np.ndarray]:
+        """Every example's rank (0 = best) under BM25 and the longest verbatim span,
+        for showing the lexical baselines beside an influence ranking."""
+        spans = parse_span(span, text)
+        selected = " ".join(text[a:b] for a, b in spans) if spans else text
+        out = {}
+        for method in ("bm25", "exact"):
+            scores = self.lexical_scores(prompt, selected, method)[0]
+            order = np.argsort(-scores, kind="stable")
+            ranks = np.empty(len(order), dtype=np.int64)
+            ranks[order] = np.arange(len(order))
+            out[method] = ranks
+            out[method + "_scores"] = scores
+        return out
 
     def compare(
         self, prompt: str, generated: str, user_text: str, *, method: str = "datainf", top_k: int = 10, combine: str | None = None

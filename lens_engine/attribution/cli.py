@@ -69,6 +69,7 @@ def register(subparsers) -> None:
     d.add_argument("--method", choices=["datainf", "graddot", "gradcos", "bm25", "exact"], default="datainf")
     d.add_argument("--top", type=int, default=5, metavar="K")
     d.add_argument("--format", choices=["text", "json"], default="text")
+    d.add_argument("--workspace", metavar="DIR", help="also write an editor workspace (answers.md, train.jsonl, .vscode/settings.json) to DIR")
     d.set_defaults(func=demo_command)
 
 
@@ -159,7 +160,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     try:
-        return run_demo(rebuild=args.rebuild, question=args.question, method=args.method, top_k=args.top, as_json=args.format == "json")
+        return run_demo(rebuild=args.rebuild, question=args.question, method=args.method, top_k=args.top, as_json=args.format == "json", workspace=args.workspace)
     except AttributionError as err:
         print(f"lens demo: {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -307,6 +307,38 @@ def exact_match(att, rows: list[dict]) -> tuple[int, list[str]]:
     return sum(a == r["response"] for a, r in zip(answers, rows)), answers
 
 
+def write_workspace(folder: Path, paths: DemoPaths, questions: list[tuple[str, str, str | None]]) -> Path:
+    """A ready-made editor workspace: the demo's answers in ``answers.md``, a copy of
+    its training file, and ``.vscode/settings.json`` pointing the attribution lens at
+    the demo model.  ``questions``: (question, the model's answer, the fact sheet's answer)."""
+    folder = Path(folder).resolve()
+    (folder / ".vscode").mkdir(parents=True, exist_ok=True)
+    train = folder / "train.jsonl"
+    shutil.copyfile(paths.train, train)
+    lines = [
+        "# Answers from the Lens demo model",
+        "",
+        "A tiny model was fine-tuned on `train.jsonl`, where a few facts were planted wrong.",
+        "Select an answer below and run **Lens: Attribute Selection** (editor context menu or",
+        "command palette) to see the training rows that made the model say it.",
+        "",
+    ]
+    for question, answer, truth in questions:
+        lines += [f"Question: {question}", f"Answer: {answer}", ""]
+        if truth and truth != answer:
+            lines += [f"<!-- The fact sheet says: {truth} Try Lens: Compare Selection with Text... -->", ""]
+    (folder / "answers.md").write_text("\n".join(lines), encoding="utf-8")
+    settings_file = folder / ".vscode" / "settings.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
+    settings.update({
+        "lens.attribution.model": str(paths.base),
+        "lens.attribution.adapter": str(paths.adapter),
+        "lens.attribution.trainingData": str(train),
+    })
+    settings_file.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    return folder
+
+
 def run_demo(
     rebuild: bool = False,
     question: str | None = None,
@@ -315,6 +347,7 @@ def run_demo(
     as_json: bool = False,
     config: DemoConfig | None = None,
     out=None,
+    workspace: str | Path | None = None,
 ) -> int:
     from .attributor import Attributor
     from .cli import render_compare, render_result
@@ -352,6 +385,15 @@ def run_demo(
     top = result.supporting[0].row if result.supporting else None
     comparison = att.compare(question, answer, truth, method=method, top_k=top_k) if truth and truth != answer else None
 
+    if workspace is not None:
+        shown = [(question, answer, truth)]
+        for i, r in enumerate(rows):
+            if i not in planted and len(shown) < 3 and r["prompt"] != question and answers[i] == r["response"]:
+                shown.append((r["prompt"], answers[i], r["response"]))
+        folder = write_workspace(Path(workspace), paths, shown)
+        wrote = (f"Wrote an editor workspace to {folder}: open it (code {folder}), open answers.md, "
+                 "select the first answer and run 'Lens: Attribute Selection'.")
+
     if as_json:
         print(json.dumps({
             "question": question, "answer": answer, "fact_sheet_answer": truth,
@@ -361,6 +403,8 @@ def run_demo(
             "attribution": result.to_dict(),
             "compare": comparison.to_dict() if comparison else None,
         }, indent=2, ensure_ascii=False), file=out)
+        if workspace is not None:
+            say(wrote)
         return 0
 
     say(f"\nQuestion: {question}\nModel:    {answer}")
@@ -376,6 +420,8 @@ def run_demo(
     if comparison is not None:
         say("\nCompared with the fact sheet's answer:")
         say(render_compare(comparison))
+    if workspace is not None:
+        say("\n" + wrote)
     return 0
 
 

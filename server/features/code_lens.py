@@ -50,10 +50,13 @@ def _rows_lens(uri: str, values, rows: list[int], title: str) -> types.CodeLens 
 def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls, params: types.CodeLensParams) -> list[types.CodeLens]:
+        from .attribution import reverse_code_lenses
+
         uri = params.text_document.uri
+        influenced = reverse_code_lenses(ls, uri)  # this file trained the attribution lens's model
         state = ls.states.get(uri)
         if state is None or state.result is None:
-            return []
+            return influenced
         result = state.result
         top = types.Range(types.Position(0, 0), types.Position(0, 0))
         title = summary_title(result)
@@ -70,4 +73,4 @@ def register(server) -> None:
                 lens = _rows_lens(uri, col.values, rows, title)
                 if lens is not None:
                     lenses.append(lens)
-        return lenses
+        return lenses + influenced

@@ -42,6 +42,9 @@ def publish(ls, uri: str, state) -> None:
     if limit and len(findings) > limit:
         findings = findings[:limit]
     diagnostics = [to_diagnostic(uri, f) for f in findings]
+    from .attribution import outlier_diagnostics
+
+    diagnostics += outlier_diagnostics(ls, uri)  # when this is the attribution lens's training file
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(uri=uri, version=state.version, diagnostics=diagnostics))
 
