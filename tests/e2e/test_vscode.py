@@ -31,6 +31,6 @@ def test_lens_in_the_vscode_workbench(e2e_tools) -> None:
     summary = json.loads((ARTIFACTS / "e2e" / "summary.json").read_text())
     failed = {name: result.get("error") for name, result in summary["scenarios"].items() if not result["passed"]}
     assert not summary.get("error"), summary["error"]
-    assert set(summary["scenarios"]) == {"diagnostics", "hover", "quick-fix", "show-rows", "clusters", "tree", "analyze-on-disk", "restart"}
+    assert set(summary["scenarios"]) == {"diagnostics", "hover", "quick-fix", "show-rows", "clusters", "tree", "analyze-on-disk", "attribution", "restart"}
     assert not failed, f"scenarios failed: {failed} (screenshots in test-artifacts/e2e/)"
     assert process.returncode == 0, stdout[-2000:]

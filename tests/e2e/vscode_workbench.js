@@ -11,6 +11,10 @@
 //   tree         the Lens Clusters tree in the Explorer lists clusters; selecting one reveals
 //                its first row, its context menu shows all its rows in the references peek
 //   analyze-on-disk  "Lens: Analyze File on Disk" (lens/analyzeFile) reports rows and findings
+//   attribution  the attribution lens on the demo model (`lens demo --workspace`): select the
+//                model's wrong answer in answers.md, run "Lens: Attribute Selection", the results
+//                panel lists the planted training row first, "Open in training file" lands on
+//                its line in train.jsonl, where a code lens says what it supported
 //   restart      a killed server is restarted and answers for the document again
 // Screenshots, logs and summary.json go to test-artifacts/e2e/. Exit status 0 when
 // every scenario passed.
@@ -21,6 +25,7 @@
 
 'use strict';
 
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -31,6 +36,7 @@ const {
 
 const VSIX = path.join(REPO, 'vscode-extension', 'lens.vsix');
 const PYTHON = path.join(REPO, '.venv', 'bin', 'python');
+const LENS = path.join(REPO, '.venv', 'bin', 'lens');
 const SAMPLE_DIR = path.join(REPO, 'lens_engine', 'data');
 const SAMPLE = 'music_requests.csv';
 const ARTIFACTS = path.join(REPO, 'test-artifacts', 'e2e');
@@ -62,6 +68,13 @@ async function main() {
       writeUserSettings(folders.userData, { 'lens.interpreter': PYTHON });
       installExtension(VSIX, folders, env);
     });
+    if (!only || only.has('attribution')) {
+      // The demo model (built once into the Lens cache, ~2 min) and its workspace files:
+      // answers.md, train.jsonl and .vscode/settings.json with the lens.attribution.* paths.
+      summary.timings_s.demo_workspace = await timed(async () => {
+        execFileSync(LENS, ['demo', '--workspace', folders.workspace], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 900_000 });
+      });
+    }
     log(`extension installed; starting code-server (${root})`);
     summary.timings_s.start_code_server = await timed(async () => {
       codeServer = await startCodeServer(folders, env, path.join(ARTIFACTS, 'code-server.log'));
@@ -522,6 +535,99 @@ async function analyzeOnDiskScenario({ page }) {
   return { message: message.slice(0, 200), seconds_to_result: Math.round((Date.now() - start) / 100) / 10, screenshot: shot };
 }
 
+/** The webview frame whose page matches `selector` (webviews are nested iframes). */
+async function webviewFrame(page, selector, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      if (await frame.locator(selector).count().catch(() => 0)) {
+        return frame;
+      }
+    }
+    await page.waitForTimeout(500);
+  }
+  throw new Error(`no webview shows ${selector} within ${timeoutMs / 1000} s`);
+}
+
+/** Selects `length` characters of line `line` that end `gap` characters before its end. */
+async function selectAnswer(page, line, gap, length) {
+  const selection = page.locator('#status\\.editor\\.selection');
+  for (let attempt = 1; ; attempt++) {
+    await goToLine(page, line);
+    await page.waitForTimeout(500); // keys sent while Go to Line closes are lost
+    await page.keyboard.press('End');
+    for (let i = 0; i < gap; i++) {
+      await page.keyboard.press('ArrowLeft');
+    }
+    for (let i = 0; i < length; i++) {
+      await page.keyboard.press('Shift+ArrowLeft');
+    }
+    // The status bar follows the selection after a moment.
+    let status = '';
+    for (let wait = 0; wait < 10; wait++) {
+      await page.waitForTimeout(200);
+      status = await selection.innerText();
+      if (status.includes(`(${length} selected)`) && status.includes(`Ln ${line},`)) {
+        return;
+      }
+    }
+    if (attempt === 3) {
+      throw new Error(`could not select the answer on line ${line}: the status bar says ${status}`);
+    }
+  }
+}
+
+async function attributionScenario({ page, folders }) {
+  const answers = fs.readFileSync(path.join(folders.workspace, 'answers.md'), 'utf8').split('\n');
+  const settings = JSON.parse(fs.readFileSync(path.join(folders.workspace, '.vscode', 'settings.json'), 'utf8'));
+  const world = JSON.parse(fs.readFileSync(path.join(path.dirname(settings['lens.attribution.model']), 'world.json'), 'utf8'));
+  const planted = new Set(world.planted.map((p) => p.row));
+  // The first answer in answers.md is the model's answer to a planted question.
+  const lineIndex = answers.findIndex((line) => line.startsWith('Answer: '));
+  const answer = answers[lineIndex].slice('Answer: '.length).replace(/\.$/, '');
+
+  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'answers.md' }).first().click();
+  await page.locator('.tabs-container .tab.active', { hasText: 'answers.md' }).waitFor({ timeout: 30_000 });
+  await selectAnswer(page, lineIndex + 1, answers[lineIndex].length - 'Answer: '.length - answer.length, answer.length);
+  const start = Date.now();
+  await runCommand(page, 'Lens: Attribute Selection');
+  // The first request loads the model and builds the gradient store.
+  const frame = await webviewFrame(page, 'article.card.supporting', FIRST_DIAGNOSTICS_TIMEOUT_MS);
+  const firstAttributionS = Math.round((Date.now() - start) / 100) / 10;
+  const first = frame.locator('article.card.supporting').first();
+  const topRow = Number(await first.getAttribute('data-row'));
+  const cards = await frame.locator('article.card').count();
+  const cardText = (await first.innerText()).replace(/\s+/g, ' ');
+  if (!planted.has(topRow)) {
+    throw new Error(`the top supporting example is row ${topRow}, not a planted one (${[...planted]}): ${cardText.slice(0, 200)}`);
+  }
+  const result = { answer, top_supporting_row: topRow, planted_rows: [...planted], cards, first_card: cardText.slice(0, 200), first_attribution_s: firstAttributionS };
+  await page.waitForTimeout(500);
+  result.screenshot = await screenshot(page, 'attribution-panel');
+
+  // In the document: a code lens above the attributed answer.
+  const lens = page.locator('.monaco-editor .codelens-decoration', { hasText: /supporting/ }).first();
+  await lens.waitFor({ state: 'visible', timeout: 30_000 });
+  result.code_lens = (await lens.innerText()).trim();
+
+  // "Open in training file" on the top card reveals its row.
+  await first.locator('button.open').first().click();
+  await page.locator('.tabs-container .tab.active', { hasText: 'train.jsonl' }).waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(1000);
+  const line = await cursorLine(page);
+  const trainLines = fs.readFileSync(path.join(folders.workspace, 'train.jsonl'), 'utf8').split('\n');
+  result.cursor_line_after_open = line;
+  if (line !== topRow + 1) {
+    throw new Error(`"Open in training file" put the cursor on line ${line}, not on row ${topRow} (line ${topRow + 1}): ${trainLines[(line || 1) - 1]}`);
+  }
+  // The training file's reverse view: the row says what it supported.
+  const reverse = page.locator('.monaco-editor .codelens-decoration', { hasText: /supports/ }).first();
+  await reverse.waitFor({ state: 'visible', timeout: 60_000 });
+  result.reverse_code_lens = (await reverse.innerText()).trim().slice(0, 200);
+  result.screenshot_training_file = await screenshot(page, 'attribution-training-file');
+  return result;
+}
+
 async function restartScenario({ page, codeServer }) {
   const servers = processesInGroup(codeServer.pid, '-m server');
   if (servers.length !== 1) {
@@ -554,6 +660,7 @@ const SCENARIOS = [
   ['clusters', clustersScenario],
   ['tree', treeScenario],
   ['analyze-on-disk', analyzeOnDiskScenario],
+  ['attribution', attributionScenario],
   ['restart', restartScenario],
 ];
 

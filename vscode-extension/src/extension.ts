@@ -1,9 +1,22 @@
 // Lens for VS Code: starts the Lens language server for CSV, TSV and JSONL datasets
 // and adds the views the protocol alone can't: the cluster tree and the cluster explorer.
 // Diagnostics, hovers, code lenses and quick fixes come from the server through the
-// language client as they are.
+// language client as they are. The attribution lens (any document: attribute a model's
+// text to its training examples) has its commands, panel and document features under
+// src/attribution/.
 
 import * as vscode from 'vscode';
+import {
+  attributeSelection,
+  AttributionDeps,
+  compareSelection,
+  generateAndAttribute,
+  openStored,
+  revealAttribution,
+  toggleTokenHeat,
+} from './attribution/commands';
+import { AttributionDocuments } from './attribution/documentLens';
+import { AttributionPanel } from './attribution/panel';
 import { analyzeFileOnDisk, showRows } from './commands';
 import { revealRow, showRowsAsReferences } from './rows';
 import { DOCUMENT_SELECTOR, isLensDocument, LensServer } from './server';
@@ -31,6 +44,10 @@ export function activate(context: vscode.ExtensionContext): { server: LensServer
   const tree = new ClusterTreeProvider(lens);
   const explorer = new ClusterExplorerPanel(context.extensionUri, lens, log);
 
+  const attributionPanel = new AttributionPanel(context.extensionUri, log);
+  const attributions = new AttributionDocuments();
+  const attribution: AttributionDeps = { server: lens, panel: attributionPanel, documents: attributions, log };
+
   const treeView = vscode.window.createTreeView('lens.clusters', { treeDataProvider: tree, showCollapseAll: true });
   tree.onMessage = (message) => (treeView.message = message);
 
@@ -51,6 +68,8 @@ export function activate(context: vscode.ExtensionContext): { server: LensServer
     lens,
     explorer,
     treeView,
+    attributionPanel,
+    attributions,
     command('lens.restartServer', () => lens.restart()),
     command('lens.showLog', () => log.show()),
     command('lens.analyzeFileOnDisk', () => analyzeFileOnDisk(lens, vscode.window.activeTextEditor?.document.uri)),
@@ -59,6 +78,12 @@ export function activate(context: vscode.ExtensionContext): { server: LensServer
     command('lens.refreshClusters', () => tree.refresh()),
     command('lens.revealClusterRow', (node: ClusterNode) => revealRow(lens, node.uri, node.cluster.rows[0], node.column)),
     command('lens.showClusterRows', (node: ClusterNode) => showRowsAsReferences(lens, node.uri, node.cluster.rows, node.column)),
+    command('lens.attributeSelection', () => attributeSelection(attribution, vscode.window.activeTextEditor)),
+    command('lens.generateAndAttribute', () => generateAndAttribute(attribution, vscode.window.activeTextEditor)),
+    command('lens.compareSelection', () => compareSelection(attribution, vscode.window.activeTextEditor)),
+    command('lens.toggleTokenHeat', toggleTokenHeat),
+    command('lens.revealAttribution', revealAttribution),
+    command('lens.openAttribution', (id: string) => openStored(attributionPanel, attributions.find(id)?.stored)),
     vscode.window.onDidChangeActiveTextEditor((editor) => followEditor(tree, editor)),
     onDiagnosticsSettled((uris) => {
       if (tree.uri && uris.has(tree.uri)) {

@@ -19,7 +19,11 @@ export async function fetchRows(server: LensRequester, uri: string, rows: number
 export async function revealRange(uri: vscode.Uri, range: vscode.Range, viewColumn?: vscode.ViewColumn): Promise<void> {
   const document = await vscode.workspace.openTextDocument(uri);
   const editor = await vscode.window.showTextDocument(document, { viewColumn, preserveFocus: false });
-  editor.selection = new vscode.Selection(range.start, range.end);
+  // A whole row's range ends at the start of the next line; the cursor belongs on the row.
+  const end = range.end.character === 0 && range.end.line > range.start.line
+    ? document.lineAt(range.end.line - 1).range.end
+    : range.end;
+  editor.selection = new vscode.Selection(range.start, end);
   editor.revealRange(range, vscode.TextEditorRevealType.InCenter);
 }
 

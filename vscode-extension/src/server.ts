@@ -83,14 +83,15 @@ export class LensServer implements LensRequester, vscode.Disposable {
     }
   }
 
-  async request<R>(method: string, params: unknown): Promise<R> {
+  /** A custom request; cancelling `token` sends `$/cancelRequest`. */
+  async request<R>(method: string, params: unknown, token?: vscode.CancellationToken): Promise<R> {
     if (this.starting) {
       await this.starting;
     }
     if (!this.client || !this.running) {
       throw new Error('The Lens server is not running (see the Lens output channel).');
     }
-    return this.client.sendRequest<R>(method, params);
+    return token ? this.client.sendRequest<R>(method, params, token) : this.client.sendRequest<R>(method, params);
   }
 
   dispose(): void {

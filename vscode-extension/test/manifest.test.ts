@@ -40,7 +40,52 @@ describe('package.json', () => {
     for (const [id, title] of [['lens.restartServer', 'Restart Server'], ['lens.analyzeFileOnDisk', 'Analyze File on Disk'], ['lens.showClusters', 'Show Clusters']]) {
       assert.equal((commands.get(id) as any)?.title, title);
     }
-    manifest.contributes.commands.forEach((command: any) => assert.equal(command.category, 'Lens'));
+    manifest.contributes.commands.forEach((command: any) => {
+      assert.equal(command.category, 'Lens', command.command);
+      assert.ok(command.title, `${command.command} has a title`);
+    });
+  });
+
+  it('has the attribution lens settings of docs/lsp.md', () => {
+    const properties = manifest.contributes.configuration.properties;
+    const defaults: Record<string, unknown> = {
+      model: '', adapter: '', checkpoints: [], trainingData: '', promptTemplate: '',
+      method: 'datainf', topK: 10, device: 'auto', tokenHeat: false,
+    };
+    for (const [key, value] of Object.entries(defaults)) {
+      const property = properties[`lens.attribution.${key}`];
+      assert.ok(property, `lens.attribution.${key} is contributed`);
+      assert.deepEqual(property.default, value, `lens.attribution.${key}'s default`);
+      assert.ok(property.markdownDescription, `lens.attribution.${key} has a markdown description`);
+    }
+    assert.deepEqual(properties['lens.attribution.method'].enum, ['datainf', 'graddot', 'gradcos', 'bm25', 'exact']);
+    assert.equal(properties['lens.attribution.method'].enumDescriptions.length, 5);
+    assert.equal(properties['lens.attribution.checkpoints'].items.type, 'string');
+    assert.equal(properties['lens.attribution.topK'].type, 'integer');
+  });
+
+  it('has the attribution commands, with the selection ones in the editor context menu', () => {
+    const commands = new Map(manifest.contributes.commands.map((command: any) => [command.command, command]));
+    for (const [id, title] of [
+      ['lens.attributeSelection', 'Attribute Selection'],
+      ['lens.generateAndAttribute', 'Generate and Attribute'],
+      ['lens.compareSelection', 'Compare Selection with Text…'],
+      ['lens.toggleTokenHeat', 'Toggle Token Heat'],
+    ]) {
+      assert.equal((commands.get(id) as any)?.title, title);
+    }
+    ['lens.revealAttribution', 'lens.openAttribution'].forEach((id) => assert.ok(commands.has(id), id));
+    const context = manifest.contributes.menus['editor/context'];
+    for (const id of ['lens.attributeSelection', 'lens.compareSelection']) {
+      assert.equal(context.find((entry: any) => entry.command === id)?.when, 'editorHasSelection', id);
+    }
+    // Commands that take arguments are not for the palette.
+    const hidden = manifest.contributes.menus.commandPalette.filter((entry: any) => entry.when === 'false').map((entry: any) => entry.command);
+    ['lens.revealAttribution', 'lens.openAttribution'].forEach((id) => assert.ok(hidden.includes(id), id));
+    // Every command a menu names is contributed.
+    for (const entries of Object.values<any[]>(manifest.contributes.menus)) {
+      entries.forEach((entry) => assert.ok(commands.has(entry.command), entry.command));
+    }
   });
 
   it('contributes the dataset languages and activates on them', () => {

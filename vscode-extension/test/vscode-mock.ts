@@ -3,7 +3,7 @@
 // messages) are recorded in `calls` for the tests to read.
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
-export const calls: { executeCommand: any[][]; messages: { kind: string; text: string }[]; shown: any[] } = {
+export const calls: { executeCommand: any[][]; messages: { kind: string; text: string; items?: string[] }[]; shown: any[] } = {
   executeCommand: [],
   messages: [],
   shown: [],
@@ -23,6 +23,7 @@ export function resetMock(): void {
   settings.clear();
   dialog.result = undefined;
   installedExtensions.clear();
+  resetUi();
 }
 
 export class Uri {
@@ -71,7 +72,10 @@ export class Range {
 }
 
 export class Selection extends Range {
-  constructor(anchor: Position, active: Position) {
+  constructor(
+    readonly anchor: Position,
+    readonly active: Position,
+  ) {
     super(anchor, active);
   }
 }
@@ -160,9 +164,9 @@ export const commands = {
 };
 
 function recordMessage(kind: string) {
-  return async (text: string) => {
-    calls.messages.push({ kind, text });
-    return undefined;
+  return async (text: string, ...items: string[]) => {
+    calls.messages.push({ kind, text, items });
+    return ui.messageChoices.shift();
   };
 }
 
@@ -174,6 +178,20 @@ export const window = {
     return dialog.result;
   },
   visibleTextEditors: [] as any[],
+  activeTextEditor: undefined as any,
+  async showInputBox(options: any): Promise<string | undefined> {
+    ui.inputBoxes.push(options);
+    return ui.inputs.shift();
+  },
+  async withProgress(options: any, task: (progress: any, token: CancellationToken) => Promise<unknown>) {
+    const source = new CancellationTokenSource();
+    ui.progress.push({ options, source });
+    return task({ report() {} }, source.token);
+  },
+  createTextEditorDecorationType(options: any) {
+    return { options, dispose() {} };
+  },
+  onDidChangeVisibleTextEditors: (listener: (editors: any[]) => void) => events.changeVisibleTextEditors.event(listener),
   async showTextDocument(document: any, options: any) {
     const editor = { document, options, selection: undefined as unknown, revealed: undefined as unknown, revealRange(range: Range) { this.revealed = range; } };
     calls.shown.push(editor);
@@ -184,12 +202,30 @@ export const window = {
 export const workspace = {
   workspaceFolders: undefined as { uri: Uri }[] | undefined,
   getConfiguration(section: string) {
-    return { get: <T>(key: string, fallback?: T) => (settings.has(`${section}.${key}`) ? settings.get(`${section}.${key}`) : fallback) as T };
+    return {
+      get: <T>(key: string, fallback?: T) => (settings.has(`${section}.${key}`) ? settings.get(`${section}.${key}`) : fallback) as T,
+      inspect: (key: string) => ({ key: `${section}.${key}` }),
+      async update(key: string, value: unknown, target?: unknown) {
+        ui.configUpdates.push({ key: `${section}.${key}`, value, target });
+        settings.set(`${section}.${key}`, value);
+      },
+    };
   },
+  onDidChangeTextDocument: (listener: (event: any) => void) => events.changeTextDocument.event(listener),
+  onDidCloseTextDocument: (listener: (document: any) => void) => events.closeTextDocument.event(listener),
+  onDidChangeConfiguration: (listener: (event: any) => void) => events.changeConfiguration.event(listener),
   async openTextDocument(uri: Uri) {
-    return { uri };
+    // Lines are as long as `documentTexts` says (empty when the test gave no text).
+    const lines = (documentTexts.get(uri.toString()) ?? '').split('\n');
+    return {
+      uri,
+      lineAt: (line: number) => ({ range: new Range(new Position(line, 0), new Position(line, (lines[line] ?? '').length)) }),
+    };
   },
 };
+
+/** Text of documents `workspace.openTextDocument` opens, by URI string. */
+export const documentTexts = new Map<string, string>();
 
 export const extensions = {
   getExtension(id: string) {
@@ -201,4 +237,103 @@ export const languages = {
   match(): number {
     return 0;
   },
+  registerHoverProvider(): Disposable {
+    return new Disposable();
+  },
+  registerCodeLensProvider(): Disposable {
+    return new Disposable();
+  },
+  createLanguageStatusItem(id: string, selector: unknown) {
+    return { id, selector, dispose() {} } as any;
+  },
 };
+
+// For the attribution lens's tests: scripted answers to input boxes and message buttons,
+// the progress notifications shown (each with the source that cancels it), settings updates,
+// and the workspace events the tests fire.
+
+export const ui = {
+  inputs: [] as (string | undefined)[],
+  messageChoices: [] as (string | undefined)[],
+  inputBoxes: [] as any[],
+  progress: [] as { options: any; source: CancellationTokenSource }[],
+  configUpdates: [] as { key: string; value: unknown; target: unknown }[],
+};
+
+export const events = {
+  changeTextDocument: new EventEmitter<any>(),
+  closeTextDocument: new EventEmitter<any>(),
+  changeConfiguration: new EventEmitter<any>(),
+  changeVisibleTextEditors: new EventEmitter<any[]>(),
+};
+
+function resetUi(): void {
+  ui.inputs = [];
+  ui.messageChoices = [];
+  ui.inputBoxes = [];
+  ui.progress = [];
+  ui.configUpdates = [];
+  window.visibleTextEditors = [];
+  window.activeTextEditor = undefined;
+}
+
+export interface CancellationToken {
+  isCancellationRequested: boolean;
+  onCancellationRequested: (listener: () => void) => Disposable;
+}
+
+export class CancellationTokenSource {
+  private readonly emitter = new EventEmitter<void>();
+  readonly token: CancellationToken = { isCancellationRequested: false, onCancellationRequested: (listener) => this.emitter.event(listener) };
+  cancel(): void {
+    if (!this.token.isCancellationRequested) {
+      this.token.isCancellationRequested = true;
+      this.emitter.fire();
+    }
+  }
+  dispose(): void {
+    this.emitter.dispose();
+  }
+}
+
+export class ThemeColor {
+  constructor(readonly id: string) {}
+}
+
+export class Hover {
+  constructor(
+    readonly contents: MarkdownString,
+    readonly range?: Range,
+  ) {}
+}
+
+export class CodeLens {
+  constructor(
+    readonly range: Range,
+    readonly command?: { title: string; command: string; arguments?: unknown[]; tooltip?: string },
+  ) {}
+}
+
+export enum ProgressLocation {
+  SourceControl = 1,
+  Window = 10,
+  Notification = 15,
+}
+
+export enum OverviewRulerLane {
+  Left = 1,
+  Center = 2,
+  Right = 4,
+  Full = 7,
+}
+
+export enum DecorationRangeBehavior {
+  OpenOpen = 0,
+  ClosedClosed = 1,
+}
+
+export enum ConfigurationTarget {
+  Global = 1,
+  Workspace = 2,
+  WorkspaceFolder = 3,
+}
