@@ -72,7 +72,9 @@ async function main() {
       // The demo model (built once into the Lens cache, ~2 min) and its workspace files:
       // answers.md, train.jsonl and .vscode/settings.json with the lens.attribution.* paths.
       summary.timings_s.demo_workspace = await timed(async () => {
-        execFileSync(LENS, ['demo', '--workspace', folders.workspace], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 900_000 });
+        // The user's Lens cache unless the test run has its own: the demo is built once, not per run.
+        const cache = process.env.LENS_CACHE_DIR || path.join(os.homedir(), '.cache', 'lens');
+        execFileSync(LENS, ['demo', '--workspace', folders.workspace], { env: { ...env, LENS_CACHE_DIR: cache }, stdio: ['ignore', 'ignore', 'pipe'], timeout: 900_000 });
       });
     }
     log(`extension installed; starting code-server (${root})`);
