@@ -43,7 +43,7 @@ def test_the_attribution_panel_in_chromium(e2e_tools) -> None:
     assert not summary.get("error"), summary["error"]
     assert set(summary["scenarios"]) == SCENARIOS
     failed = {name: result.get("error") for name, result in summary["scenarios"].items() if not result["passed"]}
-    assert not failed, f"scenarios failed: {failed} (screenshots in test-artifacts/e2e/)"
+    assert not failed, f"scenarios failed: {failed} (screenshots in test-artifacts/panel/)"
     assert process.returncode == 0, stdout[-2000:]
     for kind in ("attribution", "compare"):
         timing = summary["render_ms"][kind]
@@ -51,4 +51,4 @@ def test_the_attribution_panel_in_chromium(e2e_tools) -> None:
         # Generous: a few tens of ms on a quiet machine; this only catches a pathological slowdown.
         assert timing["median"] < 1000, f"{kind} took {timing['median']} ms to render"
     for screenshot in ("attribution-panel.png", "attribution-compare.png"):
-        assert (ARTIFACTS / "e2e" / screenshot).stat().st_size > 10_000
+        assert (ARTIFACTS / "panel" / screenshot).stat().st_size > 10_000
