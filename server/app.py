@@ -181,6 +181,9 @@ class LensServer(LanguageServer):
             self.device = await self.worker.run_plain(load)
             self.model_error = None
             self.status("ready", f"models ready on {self.device.upper()}")
+        except asyncio.CancelledError:  # shutting down: the client is gone, say nothing
+            token = None
+            raise
         except Exception as err:  # a missing model folder must not take the server down
             self.model_error = str(err)
             log.error("model loading failed: %s", err)
