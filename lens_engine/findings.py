@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 
 from .source import Range
 
@@ -20,13 +21,18 @@ def docs_url(code: str | None = None) -> str:
     docs/findings.md of this checkout (an editable install), else the page's
     path relative to the project."""
     import os
+
+    base = os.environ.get("LENS_DOCS_URL") or _local_docs()
+    return f"{base}#{code}" if code else base
+
+
+@lru_cache(maxsize=1)
+def _local_docs() -> str:
+    # Once per process: a diagnostic per finding would otherwise stat the file each time.
     from pathlib import Path
 
-    base = os.environ.get("LENS_DOCS_URL")
-    if not base:
-        local = Path(__file__).resolve().parents[1] / DOCS_PAGE
-        base = local.as_uri() if local.is_file() else DOCS_PAGE
-    return f"{base}#{code}" if code else base
+    local = Path(__file__).resolve().parents[1] / DOCS_PAGE
+    return local.as_uri() if local.is_file() else DOCS_PAGE
 
 
 class Severity(IntEnum):
