@@ -99,3 +99,22 @@ def test_self_influence_outliers_use_a_robust_z_score():
     outliers = self_influence_outliers(values, [Example(i) for i in range(50)])
     assert [o.row for o in outliers] == [7] and outliers[0].z > 3.5
     assert self_influence_outliers(np.ones(50), [Example(i) for i in range(50)]) == []
+
+
+def test_the_demo_workspace_points_the_editor_at_the_demo(tiny_demo, tmp_path):
+    import json
+
+    from lens_engine.attribution.demo import write_workspace
+
+    folder = write_workspace(tmp_path / "ws", tiny_demo, [("What is X?", "Wrong.", "Right."), ("What is Y?", "Yes.", "Yes.")])
+    settings = json.loads((folder / ".vscode" / "settings.json").read_text())
+    assert settings["lens.attribution.model"] == str(tiny_demo.base)
+    assert settings["lens.attribution.adapter"] == str(tiny_demo.adapter)
+    assert (folder / "train.jsonl").read_text() == tiny_demo.train.read_text()
+    assert settings["lens.attribution.trainingData"] == str(folder / "train.jsonl")
+    answers = (folder / "answers.md").read_text()
+    # Each answer is found with its question by the training template.
+    start = answers.index("Wrong")
+    found = locate_answer(answers, start, start + len("Wrong"), TEMPLATE)
+    assert found.prompt == "What is X?" and found.text == "Wrong."
+    assert "The fact sheet says: Right." in answers and "says: Yes." not in answers
