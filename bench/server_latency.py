@@ -152,7 +152,12 @@ async def edits_hover_cancel(rows: int, repeat: int) -> dict:
         if stats.lastCancelLatencyMs is not None:
             cancels.append(stats.lastCancelLatencyMs / 1000)
 
-    # Re-diagnose after a one-row edit (warm cache): edit -> final publish.
+    # Re-diagnose after a one-row edit (warm cache): edit -> final publish. First close the
+    # other document (cancelling its analysis) and let this file's background clusters
+    # finish, so that the edits are timed as a user editing a settled file sees them.
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(other_uri)))
+    await asyncio.sleep(0.5)
+    await client.protocol.send_request_async("lens/clusters", {"uri": uri})
     edits = []
     for i in range(repeat):
         n_before = len(client.finished.get(uri, []))
