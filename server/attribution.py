@@ -320,18 +320,14 @@ class AttributionSession:
         top_k = top_k or self.settings.top_k
         key = ("attribute", self._key, q.prompt, q.text, tuple(q.spans), method, top_k, token_level)
         started = time.perf_counter()
-        cached = self._cached(key)
-        if cached is None:
-            if should_stop():
-                raise Cancelled()
-            with self._lock:
-                result = att.attribute(q.prompt, q.text, q.spans, method=method, top_k=top_k,
-                                       token_level=token_level and method != "bm25" and method != "exact")
-                data = self._result_dict(att, result, q, top_k)
-            self._store(key, data)
-        else:
-            data = cached
-        view = self._view(q, started, cached is not None)
+
+        def compute() -> dict:
+            result = att.attribute(q.prompt, q.text, q.spans, method=method, top_k=top_k,
+                                   token_level=token_level and method not in ("bm25", "exact"))
+            return self._result_dict(att, result, q, top_k)
+
+        data, cached = self._answer(key, compute, should_stop)
+        view = self._view(q, started, cached)
         view["result"] = data
         self._remember(view["id"], q, method, data)
         return view
@@ -344,27 +340,24 @@ class AttributionSession:
         model_text = q.text[q.spans[0][0]:q.spans[-1][1]] if q.spans else q.text
         key = ("compare", self._key, q.prompt, model_text, user_text, method, top_k)
         started = time.perf_counter()
-        cached = self._cached(key)
-        if cached is None:
-            if should_stop():
-                raise Cancelled()
+
+        def compute() -> dict:
             from lens_engine.attribution.errors import AttributionError
 
-            with self._lock:
-                try:
-                    result = att.compare(q.prompt, model_text, user_text, method=method, top_k=top_k)
-                except AttributionError as err:
-                    raise UserError(str(err)) from err
-                data = result.to_dict()
-                data["model"] = self._result_dict(att, result.model, None, top_k)
-                data["user"] = self._result_dict(att, result.user, None, top_k)
-                for side in ("favour_model", "favour_user"):
-                    for item in data[side]:
-                        item["location"] = self._location(item["row"])
-            self._store(key, data)
-        else:
-            data = cached
-        view = self._view(q, started, cached is not None)
+            try:
+                result = att.compare(q.prompt, model_text, user_text, method=method, top_k=top_k)
+            except AttributionError as err:
+                raise UserError(str(err)) from err
+            data = result.to_dict()
+            data["model"] = self._result_dict(att, result.model, None, top_k)
+            data["user"] = self._result_dict(att, result.user, None, top_k)
+            for side in ("favour_model", "favour_user"):
+                for item in data[side]:
+                    item["location"] = self._location(item["row"])
+            return data
+
+        data, cached = self._answer(key, compute, should_stop)
+        view = self._view(q, started, cached)
         view["compare"] = data
         return view
 
@@ -372,11 +365,8 @@ class AttributionSession:
         att = self.ensure_loaded()
         started = time.perf_counter()
         key = ("generate", self._key, prompt, max_new_tokens)
-        text = self._cached(key)  # greedy decoding: the same prompt, the same answer
-        if text is None:
-            with self._lock:
-                text = att.generate(prompt, max_new_tokens=max_new_tokens)
-            self._store(key, text)
+        # Greedy decoding: the same prompt, the same answer.
+        text, _ = self._answer(key, lambda: att.generate(prompt, max_new_tokens=max_new_tokens))
         fmt = att.training.format
         prefix = fmt.prompt_prefix(prompt) if not fmt.is_text else prompt
         if self.settings.prompt_template:
@@ -410,6 +400,18 @@ class AttributionSession:
         return tokens
 
     # -- bookkeeping ------------------------------------------------------------------
+
+    def _answer(self, key: tuple, compute, should_stop=lambda: False) -> tuple[object, bool]:
+        """(the answer for ``key``, whether it came from the cache); computing holds the model lock."""
+        cached = self._cached(key)
+        if cached is not None:
+            return cached, True
+        if should_stop():
+            raise Cancelled()
+        with self._lock:
+            data = compute()
+        self._store(key, data)
+        return data, False
 
     def _cached(self, key: tuple):
         data = self._cache.get(key)

@@ -89,14 +89,19 @@ const log = (...parts) => console.error(`[attribution-panel ${new Date().toISOSt
 
 /** attributionHtml and attributionNonce, transpiled from the extension's source (no vscode import). */
 function loadPanelHtml() {
+  return loadTypeScript(path.join(EXTENSION, 'src', 'attribution', 'panelHtml.ts'));
+}
+
+/** A TypeScript module and the relative modules it imports, transpiled to CommonJS in memory. */
+function loadTypeScript(file) {
   const ts = require(path.join(EXTENSION, 'node_modules', 'typescript'));
-  const file = path.join(EXTENSION, 'src', 'attribution', 'panelHtml.ts');
   const { outputText } = ts.transpileModule(fs.readFileSync(file, 'utf8'), {
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
     fileName: file,
   });
   const module = { exports: {} };
-  new Function('module', 'exports', 'require', outputText)(module, module.exports, require);
+  const load = (name) => (name.startsWith('.') ? loadTypeScript(path.resolve(path.dirname(file), `${name}.ts`)) : require(name));
+  new Function('module', 'exports', 'require', outputText)(module, module.exports, load);
   return module.exports;
 }
 

@@ -2,7 +2,6 @@
 // `lens/rows` and posts them; media/render.js draws them; media/explorer.js sends
 // back what the user clicked. The panel follows one document, the one it was opened on.
 
-import { randomBytes } from 'crypto';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { toRange } from '../commands';
@@ -17,6 +16,7 @@ import {
   Similarity,
 } from '../protocol';
 import { fetchRows, revealRange, showRowsAsReferences } from '../rows';
+import { makeNonce, webviewPage } from '../webviewPage';
 
 /** How many rows each cluster column draws (LinguisticLens shows a sample too). */
 export const ROWS_PER_CLUSTER = 12;
@@ -39,38 +39,19 @@ export interface ExplorerAssets {
   style: string;
 }
 
-/**
- * The webview's page. The content security policy allows nothing by default; scripts
- * only with this page's nonce, styles and images only from the extension's media folder.
- */
+/** The webview's page (strict CSP: see webviewPage). */
 export function explorerHtml(assets: ExplorerAssets): string {
-  const csp = [
-    "default-src 'none'",
-    `style-src ${assets.cspSource}`,
-    `img-src ${assets.cspSource}`,
-    `font-src ${assets.cspSource}`,
-    `script-src 'nonce-${assets.nonce}'`,
-  ].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${assets.style}">
-<title>Lens Clusters</title>
-</head>
-<body>
-<div id="root"><p class="message">Loading clusters…</p></div>
-<script nonce="${assets.nonce}" src="${assets.renderScript}"></script>
-<script nonce="${assets.nonce}" src="${assets.mainScript}"></script>
-</body>
-</html>`;
+  return webviewPage({
+    cspSource: assets.cspSource,
+    nonce: assets.nonce,
+    title: 'Lens Clusters',
+    styles: [assets.style],
+    scripts: [assets.renderScript, assets.mainScript],
+    body: '<div id="root"><p class="message">Loading clusters…</p></div>',
+  });
 }
 
-export function makeNonce(): string {
-  return randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
-}
+export { makeNonce };
 
 /** The rows each column draws: the first few of every cluster, at most one `lens/rows` request's worth. */
 export function rowsToDraw(clusters: Cluster[], perCluster = ROWS_PER_CLUSTER, max = MAX_ROWS_PER_REQUEST): number[] {
