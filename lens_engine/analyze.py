@@ -13,6 +13,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -272,16 +273,23 @@ def analyze_text(text: str, path: str | None = None, settings: Settings | None =
     return _analyze(reader, settings, base=Path(path).parent if path else Path.cwd(), **kwargs)
 
 
-def _analyze(reader: DatasetReader, settings: Settings, **kwargs) -> AnalysisResult:
-    # The analysis makes hundreds of thousands of small objects and few cycles; the
-    # cyclic collector's full passes over the warm caches took half of a re-analysis.
+@contextmanager
+def collector_paused():
+    """No cyclic garbage collection inside: the analysis (and the server's diagnostics
+    after it) make hundreds of thousands of small objects and few cycles, and the
+    collector's full passes over the warm caches took half of a re-analysis."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _analyze_dataset(reader, settings, **kwargs)
+        yield
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _analyze(reader: DatasetReader, settings: Settings, **kwargs) -> AnalysisResult:
+    with collector_paused():
+        return _analyze_dataset(reader, settings, **kwargs)
 
 
 def _analyze_dataset(

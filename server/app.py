@@ -8,6 +8,7 @@ lives in its own module under features/ and registers itself on the server.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -179,6 +180,9 @@ class LensServer(LanguageServer):
 
         try:
             self.device = await self.worker.run_plain(load)
+            # The models are millions of long-lived objects: out of the collector's sight,
+            # its full passes cost milliseconds, not most of a second on the event loop.
+            gc.freeze()
             self.model_error = None
             self.status("ready", f"models ready on {self.device.upper()}")
         except asyncio.CancelledError:  # shutting down: the client is gone, say nothing
@@ -258,10 +262,13 @@ class LensServer(LanguageServer):
             current = None
         if current is not None and version is not None and current != version:
             return None  # a newer edit is on its way; don't publish stale positions
-        state.set_result(version, result)
+        from lens_engine.analyze import collector_paused
+
         from .features.diagnostics import publish
 
-        publish(self, uri, state)
+        with collector_paused():  # thousands of Diagnostic objects: see collector_paused
+            state.set_result(version, result)
+            publish(self, uri, state)
         self.refresh_code_lenses()
         if quick:
             return state
@@ -281,7 +288,14 @@ class LensServer(LanguageServer):
 
         from lens_engine.analyze import column_scores
 
+        # Idle means no edit waiting out its debounce and no analysis of this file running:
+        # clusters take seconds of CPU (and the GIL), and would slow the next analysis and
+        # the event loop down by half.
         await asyncio.sleep(delay)
+        while state.uri in self._timers or state.uri in self.worker.jobs:
+            if state.result is not result:
+                return
+            await asyncio.sleep(delay)
         for column in result.columns:
             if state.result is not result:
                 return
