@@ -14,54 +14,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from lsprotocol import types
-from pygls.lsp.client import LanguageClient
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from bench_common import fmt_runs, load_average, median, print_table, set_quiet_env  # noqa: E402
-
-CAPS = types.ClientCapabilities(window=types.WindowClientCapabilities(work_done_progress=True),
-                                workspace=types.WorkspaceClientCapabilities(configuration=True))
-
-
-class Client(LanguageClient):
-    def __init__(self, settings: dict):
-        super().__init__("lens-bench", "1")
-        self.settings = settings
-
-        @self.feature(types.WORKSPACE_CONFIGURATION)
-        def configuration(params):
-            return [self.settings for _ in params.items]
-
-        for method in (types.WINDOW_WORK_DONE_PROGRESS_CREATE, types.CLIENT_REGISTER_CAPABILITY,
-                       types.WORKSPACE_CODE_LENS_REFRESH, types.PROGRESS, types.WINDOW_LOG_MESSAGE,
-                       types.WINDOW_SHOW_MESSAGE, types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, "lens/status"):
-            self.feature(method)(lambda params: None)
+from server_latency import Client, stop  # noqa: E402
+from server_latency import start as start_server  # noqa: E402
 
 
-async def start(settings: dict, cache: str) -> Client:
-    client = Client(settings)
-    env = {**os.environ, "LENS_CACHE_DIR": cache, "LENS_LOG_LEVEL": "WARNING"}
-    await client.start_io(sys.executable, "-m", "server", env=env, cwd=str(REPO))
-    await client.initialize_async(types.InitializeParams(capabilities=CAPS, process_id=os.getpid()))
-    client.initialized(types.InitializedParams())
+
+async def start(settings: dict, cache: str):
+    client, _ = await start_server(settings, cache)
     return client
-
-
-async def stop(client: Client) -> None:
-    await client.shutdown_async(None)
-    client.exit(None)
-    await asyncio.sleep(0.2)
-    await client.stop()
 
 
 def query(question: str, answer: str, part: str | None = None) -> dict:

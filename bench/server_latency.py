@@ -73,9 +73,10 @@ CAPS = types.ClientCapabilities(
 )
 
 
-async def start(settings: dict) -> tuple[Client, float]:
+async def start(settings: dict, cache: str | None = None) -> tuple[Client, float]:
+    """A server over stdio, initialised; its cache in ``cache`` (default: a fresh folder)."""
     client = Client(settings)
-    env = {**os.environ, "LENS_CACHE_DIR": tempfile.mkdtemp(prefix="lens-bench-"), "LENS_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "LENS_CACHE_DIR": cache or tempfile.mkdtemp(prefix="lens-bench-"), "LENS_LOG_LEVEL": "WARNING"}
     await client.start_io(sys.executable, "-m", "server", env=env, cwd=str(REPO))
     t0 = time.perf_counter()
     await client.initialize_async(types.InitializeParams(capabilities=CAPS, process_id=os.getpid()))

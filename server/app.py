@@ -26,6 +26,7 @@ from lens_engine.syntax import ModelError
 
 from .attribution import AttributionSession, attribution_settings
 from .documents import DocumentState
+from .params import as_dict
 from .settings import ServerSettings, server_settings
 from .worker import Worker
 
@@ -146,7 +147,7 @@ class LensServer(LanguageServer):
             except Exception as err:
                 log.warning("could not read the lens settings: %s", err)
         if values is not None and not isinstance(values, dict):
-            values = _as_dict(values)
+            values = as_dict(values)
         self.config, problems = server_settings(values)
         attribution, more = attribution_settings((values or {}).get("attribution"), self.workspace_root())
         problems += more
@@ -350,14 +351,6 @@ class LensServer(LanguageServer):
         )
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, version=version, diagnostics=[diagnostic]))
-
-
-def _as_dict(obj) -> dict:
-    if hasattr(obj, "_asdict"):
-        return {k: _as_dict(v) for k, v in obj._asdict().items()}
-    if isinstance(obj, list):
-        return [_as_dict(v) for v in obj]  # type: ignore[return-value]
-    return obj
 
 
 def _not_a_user_error(record: logging.LogRecord) -> bool:

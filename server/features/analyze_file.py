@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lens_engine.datasets import DatasetError
 
-from .clusters import param
+from ..params import param
 
 
 def register(server) -> None:

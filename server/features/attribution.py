@@ -17,7 +17,8 @@ from pygls.exceptions import JsonRpcException
 from lens_engine.findings import docs_url
 from lens_engine.source import Position, Range
 
-from ..attribution import USER_ERROR, Cancelled, UserError
+from ..attribution import USER_ERROR, Cancelled, Query, UserError
+from ..params import as_dict
 from .diagnostics import lsp_range
 
 log = logging.getLogger("lens.attribution")
@@ -45,12 +46,8 @@ def _range(value) -> Range:
 
 
 def _params(params) -> dict:
-    """pygls hands custom-method params over as a namedtuple-like object."""
-    if isinstance(params, dict):
-        return params
-    if hasattr(params, "_asdict"):
-        return {k: _params(v) if hasattr(v, "_asdict") else v for k, v in params._asdict().items()}
-    return {}
+    params = as_dict(params)
+    return params if isinstance(params, dict) else {}
 
 
 def _text(ls, p: dict) -> str:
@@ -104,18 +101,25 @@ async def on_model_thread(ls, work: Callable[[Callable[[], bool]], T]) -> T:
         ls.attribution_status()
 
 
+async def on_located(ls, params, answer: Callable[[Query, Callable[[], bool]], T]) -> T:
+    """A request about a range of a document: find its prompt and answer (after loading
+    the model, whose training template says how prompts look), then ``answer(query, should_stop)``."""
+    p = _params(params)
+    text, selection = _text(ls, p), _range(p.get("range"))
+    session = ls.attribution
+
+    def work(stop):
+        return answer(session.locate(p.get("uri", ""), text, selection, p.get("prompt")), stop)
+
+    return await on_model_thread(ls, work)
+
+
 def register(server) -> None:
     @server.feature(ATTRIBUTE)
     async def attribute(ls, params) -> dict:
         p = _params(params)
-        text, sel = _text(ls, p), _range(p.get("range"))
-        session = ls.attribution
-
-        def work(stop):
-            q = session.locate(p.get("uri", ""), text, sel, p.get("prompt"))
-            return session.attribute(q, p.get("method"), p.get("topK"), bool(p.get("tokenLevel", True)), stop)
-
-        view = await on_model_thread(ls, work)
+        view = await on_located(ls, p, lambda q, stop: ls.attribution.attribute(
+            q, p.get("method"), p.get("topK"), bool(p.get("tokenLevel", True)), stop))
         ls.refresh_code_lenses()
         return view
 
@@ -125,14 +129,8 @@ def register(server) -> None:
         user_text = p.get("userText")
         if not isinstance(user_text, str) or not user_text.strip():
             raise JsonRpcException(message="userText must be the text to compare with", code=USER_ERROR)
-        text, sel = _text(ls, p), _range(p.get("range"))
-        session = ls.attribution
-
-        def work(stop):
-            q = session.locate(p.get("uri", ""), text, sel, p.get("prompt"))
-            return session.compare(q, user_text, p.get("method"), p.get("topK"), stop)
-
-        return await on_model_thread(ls, work)
+        return await on_located(ls, p, lambda q, stop: ls.attribution.compare(
+            q, user_text, p.get("method"), p.get("topK"), stop))
 
     @server.feature(GENERATE)
     async def generate(ls, params) -> dict:
@@ -146,15 +144,8 @@ def register(server) -> None:
     @server.feature(TOKEN_SCORES)
     async def token_scores(ls, params) -> dict:
         p = _params(params)
-        text, sel = _text(ls, p), _range(p.get("range"))
         rows = [int(r) for r in p.get("rows") or []] or None
-        session = ls.attribution
-
-        def work(stop):
-            q = session.locate(p.get("uri", ""), text, sel, p.get("prompt"))
-            return session.token_scores(q, rows, stop)
-
-        return await on_model_thread(ls, work)
+        return await on_located(ls, p, lambda q, stop: ls.attribution.token_scores(q, rows, stop))
 
     @server.feature(ATTRIBUTIONS)
     def attributions(ls, params) -> dict:

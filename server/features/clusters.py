@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
+from ..params import param
 from .diagnostics import lsp_range
 
 MAX_ROWS = 500
-
-
-def param(params, name: str, default=None):
-    """Custom-method params arrive as namedtuples (pygls) or dicts."""
-    if params is None:
-        return default
-    if isinstance(params, dict):
-        return params.get(name, default)
-    return getattr(params, name, default)
 
 
 async def hierarchy_for(ls, state, column: str):
