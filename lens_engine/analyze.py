@@ -22,15 +22,15 @@ import numpy as np
 from . import findings as F
 from .cache import RowCache, content_key
 from .config import Settings
-from .datasets import DatasetError, DatasetReader, FieldValue, ParseProblem, Record, choose_text_column
+from .datasets import (DatasetError, DatasetReader, FieldValue, ParseProblem, Record, RecordMemo,
+                       choose_text_column)
 from .errors import AnalysisCancelled
 from .duplicates import DuplicatePair, NearDuplicateIndex, duplicate_groups, exact_duplicates, near_duplicates
 from .findings import Finding, RelatedRow
-from .phrases import RepeatedPhrase, lexical_repetition
+from .phrases import RepeatedPhrase, WordCache, lexical_repetition
 from .seeds import SeedCopy, read_seeds_file, seed_copies, seed_rows_by_text, seed_rows_by_value
 from .source import Position, Range
 from .suppressions import load_suppressions, row_key
-from .neighbours import PairIndex
 from .syntax import (SyntacticTemplate, TaggedText, dominant_count, load_pipeline, syntactic_templates, tag_texts,
                      template_index)
 
@@ -74,14 +74,19 @@ class RowStore:
         self.memory: dict[tuple[str, bytes], object] = {}
         self.max_items = max_items
         self.lock = threading.Lock()
-        self.indexes: dict[tuple, object] = {}  # similar-pair indexes kept across analyses
+        self.indexes: dict[tuple, object] = {}  # pair indexes and per-row caches kept across analyses
 
     def index(self, key: tuple, factory: Callable[[], object]):
-        """The pair index for ``key`` (kind, threshold, model), made on first use."""
+        """The index or cache for ``key`` (kind, threshold, model), made on first use."""
         with self.lock:
             if key not in self.indexes:
                 self.indexes[key] = factory()
             return self.indexes[key]
+
+    def forget(self, key: tuple) -> None:
+        """Drop the index or cache for ``key`` (e.g. a closed document's records)."""
+        with self.lock:
+            self.indexes.pop(key, None)
 
     def get_many(self, namespace: str, keys: Sequence[bytes]) -> dict[bytes, object]:
         found: dict[bytes, object] = {}
@@ -267,28 +272,44 @@ def analyze_path(path: str | Path | None = None, settings: Settings | None = Non
 
 
 def analyze_text(text: str, path: str | None = None, settings: Settings | None = None, **kwargs) -> AnalysisResult:
-    """Analyse the text of an editor buffer; ``path`` gives the format by extension."""
+    """Analyse the text of an editor buffer; ``path`` gives the format by extension.
+
+    Keyword arguments: ``progress``, ``should_stop``, ``store`` (see
+    :func:`_analyze_dataset`) and ``freeze`` (see :func:`collector_paused`)."""
     settings = settings or Settings()
-    reader = DatasetReader(text=text, path=path, format=settings.format)
+    store = kwargs.get("store")
+    # With a row store, re-reading the same buffer after an edit parses only the changed records.
+    memo = store.index(("records", path), RecordMemo) if store is not None else None
+    reader = DatasetReader(text=text, path=path, format=settings.format, memo=memo)
     return _analyze(reader, settings, base=Path(path).parent if path else Path.cwd(), **kwargs)
 
 
 @contextmanager
-def collector_paused():
+def collector_paused(freeze: bool = False):
     """No cyclic garbage collection inside: the analysis (and the server's diagnostics
     after it) make hundreds of thousands of small objects and few cycles, and the
-    collector's full passes over the warm caches took half of a re-analysis."""
+    collector's full passes over the warm caches took half of a re-analysis.
+
+    Without ``freeze`` the collector, switched back on, still walks every object
+    made inside once (200 ms for a 10k-row re-analysis). ``freeze`` moves them out
+    of its sight instead (``gc.freeze``): for a long-lived process that keeps the
+    results, like the language server. An analysis makes no reference cycles
+    (checked: a collection after one finds nothing), so nothing frozen leaks; but
+    ``gc.freeze`` also freezes whatever garbage cycles the process had pending,
+    which is why a library caller doesn't get it by default."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         if was_enabled:
             gc.enable()
 
 
-def _analyze(reader: DatasetReader, settings: Settings, **kwargs) -> AnalysisResult:
-    with collector_paused():
+def _analyze(reader: DatasetReader, settings: Settings, *, freeze: bool = False, **kwargs) -> AnalysisResult:
+    with collector_paused(freeze):
         return _analyze_dataset(reader, settings, **kwargs)
 
 
@@ -362,15 +383,13 @@ def _is_suppressed(f: Finding, columns: dict[str, "ColumnResult"], suppressed: s
     return value is not None and (f.code, f.column, row_key(value.text)) in suppressed
 
 
+@contextmanager
 def _timed(timings: dict[str, float], name: str):
-    class _T:
-        def __enter__(self):
-            self.t = time.perf_counter()
-
-        def __exit__(self, *exc):
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - self.t
-
-    return _T()
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
 def _analyze_column(
@@ -399,7 +418,8 @@ def _analyze_column(
     check()
     with _timed(timings, "phrases"):
         result.phrases = lexical_repetition(texts, min_count=min_count, min_words=settings.phrase_min_words,
-                                            max_words=settings.phrase_max_words)
+                                            max_words=settings.phrase_max_words,
+                                            cache=store.index(("words",), WordCache))
     check()
     if settings.syntax:
         with _timed(timings, "tagging"):
@@ -424,10 +444,12 @@ def _analyze_column(
             for group in result.exact_groups:
                 lexical.update((a, b) for i, a in enumerate(group) for b in group[i + 1:])
             rows = [r for r, t in enumerate(texts) if t]
-            index = store.index(("semantic", settings.semantic_duplicate_threshold, settings.analysis_key()),
-                                lambda: PairIndex(lambda a, b: np.minimum(np.asarray(a) @ np.asarray(b).T, 1.0),
-                                                  settings.semantic_duplicate_threshold))
-            pairs = index.pairs([content_key(texts[r]) for r in rows], list(result.embeddings[rows])) if rows else []
+            from .semantic import SemanticIndexPool, duplicate_rule
+
+            rule = duplicate_rule(settings)  # kept across analyses: an edit re-scores only its rows
+            index = store.index(("semantic", rule, settings.analysis_key()), lambda: SemanticIndexPool(rule))
+            present = [texts[r] for r in rows]
+            pairs = index.pairs([content_key(t) for t in present], result.embeddings[rows], present) if rows else []
             result.semantic_pairs = [(rows[i], rows[j], float(s)) for i, j, s in pairs
                                      if (min(rows[i], rows[j]), max(rows[i], rows[j])) not in lexical]
     check()
@@ -502,7 +524,13 @@ def _tagged(texts, settings: Settings, store: RowStore, progress, check) -> list
         new = [(keys[r], t.to_list()) for r, t in zip(unique_rows, tagged)]
         store.put_many(namespace, new)
         cached.update(dict(new))
-    return [TaggedText.from_list(cached[k]) if k is not None else None for k in keys]
+    # The same row objects as last time for unchanged rows (they carry derived keys,
+    # see TaggedText.pos_key); the memo holds this analysis's rows only.
+    memo: dict = store.index(("tagged-rows", namespace), dict)
+    rows = {k: memo.get(k) or TaggedText.from_list(cached[k]) for k in keys if k is not None}
+    memo.clear()
+    memo.update(rows)
+    return [rows[k] if k is not None else None for k in keys]
 
 
 def _signatures(uniques: list[str], shingle_chars: int, store: RowStore) -> np.ndarray:
@@ -550,9 +578,9 @@ def _embeddings(texts, settings: Settings, store: RowStore, progress, check) -> 
         check()
     dim = len(next(iter(cached.values()))) // 4 if cached else 384
     out = np.zeros((len(texts), dim), dtype=np.float32)
-    for r, k in enumerate(keys):
-        if k is not None:
-            out[r] = np.frombuffer(cached[k], dtype=np.float32)
+    present = [r for r, k in enumerate(keys) if k is not None]
+    if present:  # one join and one copy, not a copy per row
+        out[present] = np.frombuffer(b"".join([cached[keys[r]] for r in present]), dtype=np.float32).reshape(-1, dim)
     return out
 
 
@@ -593,9 +621,13 @@ def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
     def related(rows: Sequence[int], message: str = "") -> list[RelatedRow]:
         return [RelatedRow(r, values[r].range, message) for r in rows[:limit] if values[r] is not None]
 
+    severities: dict[str, F.Severity | None] = {}
+
     def add(code: str, row: int, message: str, rng: Range | None = None, rel: list[RelatedRow] | None = None,
             data_: dict | None = None) -> None:
-        severity = settings.severity_of(code)
+        if code not in severities:
+            severities[code] = settings.severity_of(code)
+        severity = severities[code]
         value = values[row]
         if severity is None or value is None:
             return
@@ -655,32 +687,38 @@ def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
                 data_={"seed_row": copy.seed_row, "template": template})
 
     n_text = max(sum(1 for v in values if v is not None and v.text.strip()), 1)
+    # Every row of a template (or phrase) gets the same message, data and related rows
+    # (the first ones), except the rows among those: one shared copy for the rest.
+    # Findings are read-only, and a re-analysis makes fewer objects this way.
     for t in result.templates:
         share = t.count / n_text
         head = t.rows[: limit + 1]  # the related rows shown: the template's first ones
+        message = f"Follows template {t.id} “{t.summary}”, shared by {t.count} rows ({share:.1%})"
+        shared_data = {"template_id": t.id, "template": t.summary, "pos": " ".join(t.pos), "count": t.count,
+                       "share": round(share, 4)}
+        shared_related = related(head[:limit], f"also template {t.id}")
         for row in t.rows:
-            others = [r for r in head if r != row][:limit]
-            add("syntactic-template", row,
-                f"Follows template {t.id} “{t.summary}”, shared by {t.count} rows ({share:.1%})",
-                rel=related(others, f"also template {t.id}"),
-                data_={"template_id": t.id, "template": t.summary, "pos": " ".join(t.pos), "count": t.count,
-                       "share": round(share, 4)})
+            rel = shared_related if row not in head else related([r for r in head if r != row][:limit],
+                                                                f"also template {t.id}")
+            add("syntactic-template", row, message, rel=rel, data_=shared_data)
 
     code_by_kind = {"phrase": "repeated-phrase", "opening": "repeated-opening", "ending": "repeated-ending"}
     verb = {"phrase": "appears in", "opening": "opens", "ending": "ends"}
     edge_spans = {(r, s) for p in result.phrases if p.kind != "phrase" for r, s in zip(p.rows, p.spans)}
     for p in result.phrases:
         share = p.count / n_text
+        message = f"“{p.text}” {verb[p.kind]} {p.count} rows ({share:.1%})"
+        head = p.rows[: limit + 1]
+        shared_related = related(head[:limit], f"also has “{p.text}”")
         for row, (s, e) in zip(p.rows, p.spans):
             if p.kind == "phrase" and (row, (s, e)) in edge_spans:
                 continue  # the opening/ending finding already says it
             value = values[row]
             if value is None:
                 continue
-            others = [r for r in p.rows[: limit + 1] if r != row][:limit]
-            add(code_by_kind[p.kind], row,
-                f"“{p.text}” {verb[p.kind]} {p.count} rows ({share:.1%})",
-                rng=value.span_range(s, e), rel=related(others, f"also has “{p.text}”"),
+            rel = shared_related if row not in head else related([r for r in head if r != row][:limit],
+                                                                f"also has “{p.text}”")
+            add(code_by_kind[p.kind], row, message, rng=value.span_range(s, e), rel=rel,
                 data_={"phrase": p.text, "span": [s, e], "count": p.count, "share": round(share, 4), "kind": p.kind})
     return out
 

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import msgpack
@@ -37,6 +38,7 @@ def cache_dir() -> Path:
     return path
 
 
+@lru_cache(maxsize=262_144)  # each analysis keys every row several times (tags, embeddings, pairs)
 def content_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", errors="surrogatepass"), digest_size=16).digest()
 

@@ -50,7 +50,7 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-share", type=float, help="share of rows that makes a template or phrase dominant (default 0.02)")
     p.add_argument("--min-rows", type=int, help="rows that make a template or phrase dominant, at least (default 5)")
     p.add_argument("--near-threshold", type=float, help="near-duplicate similarity in [0,1] (default 0.85)")
-    p.add_argument("--semantic-threshold", type=float, help="semantic-duplicate cosine (default 0.92)")
+    p.add_argument("--semantic-threshold", type=float, help="semantic-duplicate cosine floor (default 0.8; see docs/findings.md)")
     p.add_argument("--severity", action="append", default=[], metavar="CODE=LEVEL",
                    help="set a code's severity (error|warning|information|hint|off); repeatable")
     p.add_argument("--max-per-code", type=int, default=10, help="findings listed per code in text output (0: all)")

@@ -48,7 +48,11 @@ class Settings:
     # Semantics
     semantic: bool = True
     embedding_model: str | None = None  # None: the bundled all-MiniLM-L6-v2
-    semantic_duplicate_threshold: float = 0.92
+    # Semantic duplicates (see docs/findings.md#semantic-duplicate and semantic.DuplicateRule):
+    semantic_duplicate_threshold: float = 0.8  # cosine floor
+    semantic_neighbours: int = 4  # k: a row's local scale is its distance to its k-th nearest row
+    semantic_neighbour_ratio: float = 0.5  # distance ≤ ratio × local scale (0: test off)
+    semantic_wording_ratio: float = 0.3  # distance ≤ ratio × word-sequence distance (0: test off)
     device: str | None = None  # None: cuda when present, else cpu
 
     # Corpus scores and clusters

@@ -15,6 +15,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -74,6 +75,8 @@ class FieldValue:
         """Source position of character ``offset`` of :attr:`text`."""
         if self.raw is None:
             prefix = self.text[:offset]
+            if prefix.isascii() and "\n" not in prefix and "\r" not in prefix:  # the common case, fast
+                return Position(self.range.start.line, self.range.start.character + len(prefix))
         else:
             prefix = self.raw[: _raw_offset(self.raw, offset, self.escape, self.text)]
         breaks = list(LINE_BREAK.finditer(prefix))
@@ -335,8 +338,13 @@ def detect_format(path: str | None, sample_text: str) -> str:
 def sniff_delimiter(sample_text: str, fmt: str) -> str:
     if fmt == "tsv":
         return "\t"
+    return _sniffed_delimiter(sample_text[:SNIFF_BYTES])
+
+
+@lru_cache(maxsize=64)  # an editor re-reads the same buffer after every edit; sniffing took 60 ms
+def _sniffed_delimiter(sample_text: str) -> str:
     try:
-        dialect = csv.Sniffer().sniff(sample_text[:SNIFF_BYTES], delimiters=",;\t|")
+        dialect = csv.Sniffer().sniff(sample_text, delimiters=",;\t|")
         delimiter = dialect.delimiter
     except csv.Error:
         return ","
@@ -371,8 +379,10 @@ class _CsvScanner:
 
     def line_opens_quote(self, line: str, in_quotes: bool) -> bool:
         """Whether a quoted field is still open at the end of ``line``."""
-        pos, n = 0, len(line)
         q, d = self.quote, self.delimiter
+        if q not in line:  # most lines: nothing opens or closes here
+            return in_quotes
+        pos, n = 0, len(line)
         if in_quotes:
             pos = self._quoted_body.match(line, pos).end()
             if pos >= n:
@@ -538,6 +548,25 @@ def _as_text(value: object) -> str | None:
 # The reader
 
 
+class RecordMemo:
+    """The records of the last read of one buffer, by their source text and place.
+
+    An editor re-reads the whole buffer after every edit; with a memo, the
+    reader parses only the records whose text, first line or row index changed
+    and hands back the same objects for the rest. Holds one read at a time.
+    """
+
+    def __init__(self) -> None:
+        self.signature: tuple = ()  # (format, columns, delimiter) the records were read with
+        self.records: dict[tuple[str, int, int], tuple[Record, ParseProblem | None]] = {}
+
+    def lookup(self, signature: tuple) -> dict[tuple[str, int, int], tuple[Record, ParseProblem | None]]:
+        return self.records if signature == self.signature else {}
+
+    def replace(self, signature: tuple, records: dict) -> None:
+        self.signature, self.records = signature, records
+
+
 class DatasetReader:
     """Streams the records of one dataset.
 
@@ -556,8 +585,10 @@ class DatasetReader:
         format: str | None = None,
         delimiter: str | None = None,
         max_record_chars: int = DEFAULT_MAX_RECORD_CHARS,
+        memo: RecordMemo | None = None,
     ):
         self._owned: BinaryIO | None = None
+        self._memo = memo if text is not None else None  # stream offsets would differ: text only
         if text is not None:
             decoded = _decode_text(text, path)
             sample_text = text[:SNIFF_BYTES]
@@ -694,11 +725,23 @@ class DatasetReader:
     def _csv_rows(self, logical: Iterator[tuple[int, list[str], int]]) -> Iterator[Record]:
         index = 0
         n_columns = len(self.columns)
+        signature = ("csv", tuple(self.columns), self.delimiter)
+        known = self._memo.lookup(signature) if self._memo is not None else {}
+        seen: dict[tuple[str, int, int], tuple[Record, ParseProblem | None]] = {}
         for first_line, lines, offset in logical:
             record = "".join(lines)
+            hit = known.get((record, first_line, index))
+            if hit is not None:
+                seen[(record, first_line, index)] = hit
+                if hit[1] is not None:
+                    self.problems.append(hit[1])
+                yield hit[0]
+                index += 1
+                continue
             body = _strip_terminator(record)
             if not body.strip():
                 continue
+            problems_before = len(self.problems)
             values = self._scanner.fields(body)
             fields: dict[str, FieldValue] = {}
             if len(lines) == 1 and body.isascii():
@@ -732,8 +775,13 @@ class DatasetReader:
                         row=index,
                     )
                 )
-            yield Record(index, fields, row_range, offset)
+            row = Record(index, fields, row_range, offset)
+            if self._memo is not None:
+                seen[(record, first_line, index)] = (row, self.problems[-1] if len(self.problems) > problems_before else None)
+            yield row
             index += 1
+        if self._memo is not None:
+            self._memo.replace(signature, seen)
 
     # -- JSONL ---------------------------------------------------------------
 
@@ -755,7 +803,16 @@ class DatasetReader:
     def _jsonl_rows(self) -> Iterator[Record]:
         index = 0
         wanted = set(self.columns)
+        signature = ("jsonl", tuple(self.columns))
+        known = self._memo.lookup(signature) if self._memo is not None else {}
+        seen: dict[tuple[str, int, int], tuple[Record, ParseProblem | None]] = {}
         for line_no, line, offset in self._lines:
+            hit = known.get((line, line_no, index))
+            if hit is not None:  # only good lines are remembered: a bad one is read again
+                seen[(line, line_no, index)] = hit
+                yield hit[0]
+                index += 1
+                continue
             body = _strip_terminator(line)
             if body.startswith("\ufeff"):
                 body = " " + body[1:]  # same length, so positions stay exact
@@ -800,8 +857,13 @@ class DatasetReader:
                 rng = Range(Position(line_no, utf16_len(body[:s])), Position(line_no, utf16_len(body[:e])))
                 escaped = isinstance(flat[key], str) and raw != text
                 fields[key] = FieldValue(text, rng, raw if escaped else None, "json" if escaped else "")
-            yield Record(index, fields, Range(Position(line_no, 0), Position(line_no + 1, 0)), offset)
+            row = Record(index, fields, Range(Position(line_no, 0), Position(line_no + 1, 0)), offset)
+            if self._memo is not None:
+                seen[(line, line_no, index)] = (row, None)
+            yield row
             index += 1
+        if self._memo is not None:
+            self._memo.replace(signature, seen)
 
 
 def _chain(head: list[tuple[str, int]], rest: Iterator[tuple[str, int]]) -> Iterator[tuple[str, int]]:

@@ -71,8 +71,13 @@ class PairIndex:
                 self._keys.append(key)
                 self._items.append(item)
                 self._neighbours[self._position[key]] = {}
+        learn = getattr(self.score_block, "learn", None)
+        if learn is not None:  # a scorer that indexes items (GrowingOverlap) does it now, not on the first edit
+            learn(self._items)
         for i, j, sim in pairs:
             a, b = self._position[keys[i]], self._position[keys[j]]
+            if a == b:
+                continue  # equal keys are one item, as in _learn
             self._neighbours[a][b] = sim
             self._neighbours[b][a] = sim
 
@@ -83,8 +88,11 @@ class PairIndex:
         for i, key in enumerate(keys):
             where.setdefault(self._position[key], []).append(i)
         out: list[tuple[int, int, float]] = []
+        neighbours = self._neighbours
         for p, positions in where.items():
-            for q, sim in self._neighbours[p].items():
+            if not neighbours[p]:  # most items have no similar item: skip them cheaply
+                continue
+            for q, sim in neighbours[p].items():
                 if q in where:
                     for i in positions:
                         for j in where[q]:

@@ -26,9 +26,17 @@ class TaggedText:
     pos: list[str]  # coarse universal POS (token.pos_)
     dep: list[str]  # dependency label (token.dep_)
     heads: list[int]  # index of each token's head within the row (itself for the root)
+    _pos_key: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.words)
+
+    @property
+    def pos_key(self) -> tuple[str, ...]:
+        """The POS sequence as a dict key (made once per row object: re-analyses reuse it)."""
+        if self._pos_key is None:
+            self._pos_key = tuple(self.pos)
+        return self._pos_key
 
     def to_list(self) -> list:
         return [self.words, self.starts, self.pos, self.dep, self.heads]
@@ -157,9 +165,9 @@ def dominant_count(n_rows: int, min_share: float, min_rows: int) -> int:
 def template_index(similarity: float) -> "PairIndex":
     """A :class:`~lens_engine.neighbours.PairIndex` of POS sequences by n-gram overlap."""
     from .neighbours import PairIndex
-    from .overlap import overlap_similarity
+    from .overlap import GrowingOverlap
 
-    return PairIndex(lambda a, b: overlap_similarity(a, b), similarity)
+    return PairIndex(GrowingOverlap(), similarity)
 
 
 def syntactic_templates(
@@ -183,22 +191,21 @@ def syntactic_templates(
 
     by_sequence: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for row, t in enumerate(tagged):
-        if t is not None and len(t) >= min_words:
-            by_sequence[tuple(t.pos)].append(row)
+        if t is not None and len(t.pos) >= min_words:
+            by_sequence[t.pos_key].append(row)
     if not by_sequence:
         return []
     sequences = sorted(by_sequence, key=lambda s: (-len(by_sequence[s]), by_sequence[s][0]))
 
     neighbours: dict[int, list[int]] = defaultdict(list)
     if similarity < 1.0 and len(sequences) > 1:
-        as_lists = [list(s) for s in sequences]
         if index is not None and len(index) > 0:
-            found = index.pairs(sequences, as_lists)  # warm: only new sequences are scored
+            found = index.pairs(sequences, sequences)  # warm: only new sequences are scored
         else:
             # Cold: one upper-triangle pass (half the work of scoring new × all).
-            found = similar_pairs(as_lists, threshold=similarity)
+            found = similar_pairs(sequences, threshold=similarity)
             if index is not None:
-                index.seed(sequences, as_lists, found)
+                index.seed(sequences, sequences, found)
         for i, j, _sim in found:
             neighbours[i].append(j)
             neighbours[j].append(i)
@@ -219,9 +226,9 @@ def syntactic_templates(
     n_tagged = sum(1 for t in tagged if t is not None)
     templates: list[SyntacticTemplate] = []
     for leader, members in groups:
+        if sum(len(by_sequence[sequences[m]]) for m in members) < min_count:
+            continue  # most groups are a row or two: don't gather and sort them
         rows = sorted(r for m in members for r in by_sequence[sequences[m]])
-        if len(rows) < min_count:
-            continue
         exact = by_sequence[sequences[leader]]
         summary = template_summary([tagged[r] for r in exact[:200]])
         templates.append(SyntacticTemplate("", sequences[leader], summary, rows, exact, len(rows) / max(n_tagged, 1)))

@@ -8,6 +8,7 @@ point at the exact phrase in the row.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _WORD = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]")
 _SPACE = re.compile(r"\s+")
@@ -22,6 +23,7 @@ def words(text: str) -> list[str]:
     return [m.group().lower() for m in _WORD.finditer(text)]
 
 
+@lru_cache(maxsize=262_144)  # a re-analysis normalises the same rows again (twice each)
 def normalize(text: str) -> str:
     """Case- and whitespace-insensitive form used for exact duplicates."""
     return _SPACE.sub(" ", text).strip().casefold()

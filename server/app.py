@@ -239,7 +239,7 @@ class LensServer(LanguageServer):
         from lens_engine.analyze import analyze_text
 
         try:
-            result = await self.worker.run(uri, analyze_text, text, path, settings, store=self.store)
+            result = await self.worker.run(uri, analyze_text, text, path, settings, store=self.store, freeze=True)
         except DatasetError as err:
             state.error = err.message
             state.result = None
@@ -267,7 +267,7 @@ class LensServer(LanguageServer):
 
         from .features.diagnostics import publish
 
-        with collector_paused():  # thousands of Diagnostic objects: see collector_paused
+        with collector_paused(freeze=True):  # thousands of Diagnostic objects: see collector_paused
             state.set_result(version, result)
             publish(self, uri, state)
         self.refresh_code_lenses()

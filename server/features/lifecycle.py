@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lsprotocol import types
+from pygls.uris import to_fs_path
 
 
 def register(server) -> None:
@@ -58,6 +59,7 @@ def register(server) -> None:
         if timer is not None:
             timer.cancel()
         ls.states.pop(uri, None)
+        ls.store.forget(("records", to_fs_path(uri) or uri))  # the reader's memo of this buffer
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     @server.feature(types.SHUTDOWN)

@@ -181,3 +181,37 @@ def test_a_gigabyte_file_streams_in_bounded_memory(tmp_path):
     n, peak_kib = map(int, out.stdout.split())
     assert n > 5_000_000
     assert peak_kib < 100 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB for a 1 GB file"
+
+
+def _snapshot(reader: DatasetReader) -> tuple:
+    records = [(r.index, r.range, {k: (v.text, v.range, v.raw) for k, v in r.fields.items()}) for r in reader]
+    return records, [(p.message, p.range, p.row) for p in reader.problems], reader.columns
+
+
+@pytest.mark.parametrize("name, before, edits", [
+    ("d.csv", 'text,tag\n"one, quoted",a\ntwo,b\n"three\nlines",c\nfour,d\nragged\nfive,e\n', [
+        lambda t: t.replace("two,b", "two changed,b"),          # one row, same lines
+        lambda t: t.replace("four,d\n", "four,d\nnew row,x\n"),  # a row inserted: later rows renumbered
+        lambda t: t.replace('"three\nlines",c\n', ""),           # a multi-line row deleted: lines shift
+        lambda t: t.replace("two", '"two'),                      # an open quote swallows what follows
+        lambda t: t.replace("text,tag", "text,tag,extra"),       # the header: every row is another shape
+    ]),
+    ("d.jsonl", '{"text": "one"}\n{"text": "two"}\nnot json\n[1]\n{"text": "three \\"q\\""}\n', [
+        lambda t: t.replace('"two"', '"two, edited"'),
+        lambda t: t.replace("not json\n", ""),
+        lambda t: '{"text": "zero"}\n' + t,
+    ]),
+])
+def test_a_memo_reread_after_an_edit_equals_a_fresh_read(name, before, edits):
+    """The editor re-reads a buffer after every edit, reusing the records that didn't
+    change: every edit must give exactly what a reader without memory gives."""
+    from lens_engine.datasets import RecordMemo
+
+    memo = RecordMemo()
+    text = before
+    assert _snapshot(DatasetReader(text=text, path=name, memo=memo)) == _snapshot(DatasetReader(text=text, path=name))
+    for edit in edits:
+        text = edit(text)
+        remembered = _snapshot(DatasetReader(text=text, path=name, memo=memo))
+        assert remembered == _snapshot(DatasetReader(text=text, path=name)), text
+        assert memo.records, "the memo holds the last read"

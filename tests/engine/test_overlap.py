@@ -124,3 +124,37 @@ def test_feature_vectors_dot_product_is_mean_set_cosine(sequences):
                 if na and nb:
                     expected += len(na & nb) / np.sqrt(len(na) * len(nb)) / 3
             assert gram[a, b] == pytest.approx(expected, abs=1e-9)
+
+
+def test_growing_overlap_scores_new_items_as_the_formula_does(sequences):
+    """The incremental scorer a template index uses: items arrive in batches, each
+    batch scored against everything so far (as a PairIndex calls it)."""
+    from lens_engine.overlap import GrowingOverlap
+
+    scorer = GrowingOverlap()
+    items: list[list[str]] = []
+    for batch in (sequences[:20], sequences[20:21], sequences[21:50], sequences[50:]):
+        items.extend(batch)
+        np.testing.assert_allclose(scorer(batch, items), slow_matrix(batch, items), atol=1e-6)
+    middle = items[10:13]  # a run that isn't the newest: a PairIndex's first block of several
+    np.testing.assert_allclose(scorer(middle, items), slow_matrix(middle, items), atol=1e-6)
+    other = [["NOUN", "NOUN", "VERB"]]  # not among the items at all: scored from scratch
+    np.testing.assert_allclose(scorer(other, items), slow_matrix(other, items), atol=1e-6)
+
+
+def test_pair_index_with_growing_overlap_finds_the_brute_force_pairs(sequences):
+    from lens_engine.neighbours import PairIndex
+    from lens_engine.overlap import GrowingOverlap
+
+    keys = [tuple(s) for s in sequences]
+    index = PairIndex(GrowingOverlap(), 0.5)
+    first = similar_pairs(sequences[:40], threshold=0.5)
+    index.seed(keys[:40], sequences[:40], first)  # the cold pass, then edits
+    for n in (41, 52, len(sequences)):
+        got = index.pairs(keys[:n], sequences[:n])
+        sims = slow_matrix(sequences[:n], sequences[:n])
+        want = {(i, j) for i in range(n) for j in range(i + 1, n)
+                if sims[i, j] >= 0.5 - 1e-9 and keys[i] != keys[j]}
+        assert {(i, j) for i, j, _ in got} == want
+        for i, j, sim in got:
+            assert sim == pytest.approx(sims[i, j], abs=1e-6)

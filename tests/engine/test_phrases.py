@@ -59,3 +59,63 @@ def test_lexical_repetition_combines_both_and_respects_min_count():
 
 def test_empty_and_missing_rows():
     assert repeated_phrases([None, "", "a b c"], min_count=2) == []
+
+
+def _rows_by_gram(texts, n: int) -> dict[tuple[str, ...], set[int]]:
+    """Every word n-gram and the rows it occurs in, counted the slow, obvious way."""
+    from lens_engine.text import words as split
+
+    rows: dict[tuple[str, ...], set[int]] = {}
+    for r, t in enumerate(texts):
+        w = split(t) if t else []
+        for i in range(len(w) - n + 1):
+            rows.setdefault(tuple(w[i:i + n]), set()).add(r)
+    return rows
+
+
+def test_phrases_match_a_brute_force_count_and_nothing_frequent_is_lost():
+    """Counting prunes windows (a frequent n-gram is made of frequent words and
+    (n−1)-grams): every reported count must be the true number of rows, and every
+    frequent n-gram must be reported or hidden behind a longer reported phrase."""
+    import random
+
+    from lens_engine.text import words as split
+
+    rng = random.Random(3)
+    vocab = ["a", "b", "c", ",", "d"]
+    planted = ["the quick brown fox jumps", "over the lazy dog", "the quick brown cat"]
+
+    def row() -> str:
+        words = [rng.choice(vocab) for _ in range(rng.randint(0, 14))]
+        if rng.random() < 0.4:
+            words.insert(rng.randint(0, len(words)), rng.choice(planted))
+        return " ".join(words)
+
+    texts = [row() for _ in range(300)] + [None, ""]
+    min_count = 12
+    phrases = repeated_phrases(texts, min_count=min_count, min_words=3, max_words=6)
+    reported = {tuple(split(p.text)): set(p.rows) for p in phrases}
+    by_n = {n: _rows_by_gram(texts, n) for n in range(3, 7)}
+    assert len(reported) > 10 and max(map(len, reported)) > 3  # the data has what this checks
+    for words, rows in reported.items():
+        assert rows == by_n[len(words)][words]
+    for n in range(3, 7):
+        for gram, rows in by_n[n].items():
+            if len(rows) < min_count or not (gram[0].isalnum() and gram[-1].isalnum()):
+                continue
+            if sum(w.isalnum() for w in gram) < 2 or gram in reported:
+                continue
+            assert any(len(longer) > n and any(longer[i:i + n] == gram for i in range(len(longer) - n + 1))
+                       for longer in reported), f"{gram} ({len(rows)} rows) is neither reported nor hidden"
+
+
+def test_the_word_cache_gives_what_a_fresh_tokenisation_gives():
+    from lens_engine.phrases import WordCache
+
+    texts = list(TEXTS) * 3
+    cache = WordCache()
+    assert lexical_repetition(texts, min_count=3, cache=cache) == lexical_repetition(texts, min_count=3)
+    texts[1] = "A playlist perfect for a rainy day, edited."
+    texts.append("Perfect for a rainy day again")
+    assert lexical_repetition(texts, min_count=3, cache=cache) == lexical_repetition(texts, min_count=3)
+    assert len(cache.rows) == len(set(texts))  # rows 7 and 13 still have row 1's old text

@@ -10,6 +10,7 @@ import pytest
 
 from lens_engine.semantic import (
     DEFAULT_EMBEDDING_MODEL,
+    DuplicateRule,
     EmbeddingModelNotFound,
     embed_texts,
     load_embedding_model,
@@ -30,6 +31,11 @@ PARAPHRASES = [
     "All afternoon long, my cat naps on the couch.",
     "Photosynthesis turns light into chemical energy.",
 ]
+
+
+def plain(threshold: float) -> DuplicateRule:
+    """The cosine threshold alone (the neighbour and wording tests are in test_semantic_margin)."""
+    return DuplicateRule(threshold, neighbour_ratio=0, wording_ratio=0)
 
 
 def brute_force_pairs(embeddings: np.ndarray, threshold: float) -> list[tuple[int, int]]:
@@ -73,7 +79,7 @@ def test_semantic_duplicates_equal_brute_force_in_any_block_size():
     expected = brute_force_pairs(embeddings, 0.95)
     assert len(expected) >= 13
     for block_rows in (None, 1, 7):
-        pairs = semantic_duplicates(embeddings, 0.95, block_rows=block_rows)
+        pairs = semantic_duplicates(embeddings, plain(0.95), block_rows=block_rows)
         assert [(i, j) for i, j, _ in pairs] == expected
         assert all(0.95 <= s <= 1.0 for _, _, s in pairs)
 
@@ -120,12 +126,12 @@ def test_loading_keeps_the_hub_offline(embedding_model):
 def test_paraphrases_pair_up_and_near_copies_are_duplicates(embedding_model, paraphrase_embeddings):
     # MiniLM puts these paraphrases at cosine ~0.6-0.8 and unrelated rows
     # near 0, so a loose threshold finds exactly the planted pairs...
-    pairs = semantic_duplicates(paraphrase_embeddings, threshold=0.5)
+    pairs = semantic_duplicates(paraphrase_embeddings, plain(0.5))
     assert [(i, j) for i, j, _ in pairs] == [(0, 1), (2, 3), (4, 5), (6, 7)]
-    # ...while the default 0.95 keeps only near-copies.
-    assert semantic_duplicates(paraphrase_embeddings) == []
+    # ...while 0.95 keeps only near-copies.
+    assert semantic_duplicates(paraphrase_embeddings, plain(0.95)) == []
     texts = ["How do I fix a flat bike tyre?", "how do I fix a flat bike tyre", "How do I fix a flat car tyre?"]
-    near_copies = semantic_duplicates(embed_texts(texts, embedding_model))
+    near_copies = semantic_duplicates(embed_texts(texts, embedding_model), plain(0.95))
     assert [(i, j) for i, j, _ in near_copies] == [(0, 1)]
 
 

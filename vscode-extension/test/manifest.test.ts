@@ -17,7 +17,8 @@ describe('package.json', () => {
     const properties = manifest.contributes.configuration.properties;
     const expected = [
       'interpreter', 'columns', 'seedColumn', 'seedValue', 'seedsFile', 'minShare', 'minRows',
-      'nearDuplicateThreshold', 'semanticDuplicateThreshold', 'semantic', 'syntax', 'spacyModel',
+      'nearDuplicateThreshold', 'semanticDuplicateThreshold', 'semanticNeighbours', 'semanticNeighbourRatio',
+      'semanticWordingRatio', 'semantic', 'syntax', 'spacyModel',
       'embeddingModel', 'device', 'debounceMs', 'severity', 'trace.server',
     ];
     expected.forEach((key) => assert.ok(properties[`lens.${key}`], `lens.${key} is contributed`));
@@ -29,7 +30,10 @@ describe('package.json', () => {
     assert.equal(properties['lens.minShare'].default, 0.02);
     assert.equal(properties['lens.minRows'].default, 5);
     assert.equal(properties['lens.nearDuplicateThreshold'].default, 0.85);
-    assert.equal(properties['lens.semanticDuplicateThreshold'].default, 0.95);
+    assert.equal(properties['lens.semanticDuplicateThreshold'].default, 0.8);  // the engine's defaults
+    assert.equal(properties['lens.semanticNeighbours'].default, 4);
+    assert.equal(properties['lens.semanticNeighbourRatio'].default, 0.5);
+    assert.equal(properties['lens.semanticWordingRatio'].default, 0.3);
     assert.equal(properties['lens.debounceMs'].default, 400);
     assert.deepEqual(properties['lens.device'].enum, ['auto', 'cpu', 'cuda']);
     assert.deepEqual(properties['lens.severity'].additionalProperties.enum, ['error', 'warning', 'information', 'hint', 'off']);

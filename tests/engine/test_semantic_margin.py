@@ -1,0 +1,202 @@
+"""The semantic-duplicate rule (cosine floor, neighbour ratio, wording ratio) and its
+incremental index: an edited file gives the same pairs as a cold analysis."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from lens_engine.analyze import RowStore, analyze_text
+from lens_engine.config import Settings
+from lens_engine.semantic import (
+    DuplicateRule,
+    SemanticIndex,
+    SemanticIndexPool,
+    _top_k,
+    content_words,
+    embed_texts,
+    normalize_rows,
+    semantic_duplicates,
+    wording_similarity,
+)
+
+PLAIN = DuplicateRule(0.8, neighbour_ratio=0, wording_ratio=0)  # the cosine floor alone
+
+# A template with 36 fillings (rows that share a frame), three requests each said twice
+# in other words, and unrelated rows.
+TEMPLATE = [f"write a {adjective} poem about {topic}"
+            for adjective in ("short", "sad", "funny", "long", "gentle", "dark")
+            for topic in ("the sea", "the moon", "a city", "a forest", "winter", "a river")]
+REWORDED = [("how do I get red wine stains out of a carpet", "removing a red wine spill from my rug"),
+            ("cheap flights from Berlin to Lisbon in May", "low-cost airfare Berlin–Lisbon for May"),
+            ("best way to learn Spanish verbs quickly", "how can I memorise Spanish verb conjugations fast")]
+OTHER = ["explain how vaccines train the immune system", "a packing list for a week of camping",
+         "summarise the causes of the French revolution", "tips for a first job interview"]
+
+
+def test_rule_tests_each_pair_on_its_cosine_distance():
+    rule = DuplicateRule(0.8, neighbour_ratio=0.5, wording_ratio=0.3)
+    cos = np.array([0.93, 0.93, 0.93, 0.79])
+    dense, sparse = np.full(4, 0.1), np.full(4, 0.4)  # distance to the 4th nearest row
+    reworded, template_mates = np.full(4, 0.2), np.full(4, 0.8)  # word overlap
+    # A pair distance 0.07 apart passes where the rows' 4th neighbours are 0.4 away...
+    assert rule.keep(cos, sparse, sparse, reworded).tolist() == [True, True, True, False]
+    # ...not where they are 0.1 away (0.07 > 0.5 × 0.1),
+    assert not rule.keep(cos, dense, dense, reworded).any()
+    # and not when the rows share 80% of their words (0.07 > 0.3 × 0.2).
+    assert not rule.keep(cos, sparse, sparse, template_mates).any()
+    # A ratio of 0 switches its test off.
+    assert DuplicateRule(0.8, neighbour_ratio=0, wording_ratio=0).keep(cos, dense, dense, template_mates).tolist() == \
+        [True, True, True, False]
+
+
+def test_rule_rejects_nonsense_settings():
+    with pytest.raises(ValueError, match="semantic_neighbours"):
+        DuplicateRule(neighbours=0)
+    with pytest.raises(ValueError, match="ratio"):
+        DuplicateRule(wording_ratio=-1)
+
+
+def test_wording_similarity_compares_words_in_order():
+    assert content_words("Songs for a crisp, cold evening!") == ("songs", "for", "a", "crisp", "cold", "evening")
+    same_frame = wording_similarity(content_words("songs for a crisp evening"), content_words("songs for a crisp afternoon"))
+    reordered = wording_similarity(content_words("polka music for Oktoberfest"), content_words("Oktoberfest polka songs"))
+    assert same_frame == pytest.approx(0.8)
+    assert reordered < 0.5
+    assert wording_similarity((), ()) == 1.0
+
+
+def test_top_k_narrow_and_wide_agree_with_a_full_sort():
+    rng = np.random.default_rng(5)
+    for cols in (3, 50, 700):  # fewer than k, narrow, wide (> 64·k columns)
+        scores = rng.normal(size=(30, cols)).astype(np.float32)
+        scores[0, :] = -np.inf  # a row with no neighbours at all
+        values, columns = _top_k(scores, 4)
+        expected = -np.sort(-scores, axis=1)[:, :4]
+        take = min(4, cols)
+        np.testing.assert_array_equal(values[1:, :take], expected[1:, :take])
+        np.testing.assert_array_equal(np.take_along_axis(scores[1:], columns[1:, :take], axis=1), expected[1:, :take])
+        assert (values[:, take:] == -np.inf).all() and (columns[:, take:] == -1).all()
+        assert (values[0] == -np.inf).all()
+
+
+def test_a_group_of_rewordings_passes_the_neighbour_test():
+    # Three rewordings of one request among 60 unrelated rows: each row's nearest
+    # neighbours are the other two, so a 2nd-neighbour ratio (Lowe's test) would reject
+    # them all; with k = 4 their local scale comes from unrelated rows.
+    rng = np.random.default_rng(2)
+    request = rng.normal(size=64)
+    group = normalize_rows(request + 0.25 * rng.normal(size=(3, 64)))
+    embeddings = np.vstack([group, normalize_rows(rng.normal(size=(60, 64)))])
+    texts = ["alpha beta", "gamma delta", "epsilon zeta"] + [f"row {i}" for i in range(60)]
+    assert [(i, j) for i, j, _ in semantic_duplicates(embeddings, DuplicateRule(0.8, neighbours=4), texts)] == \
+        [(0, 1), (0, 2), (1, 2)]
+    assert semantic_duplicates(embeddings, DuplicateRule(0.8, neighbours=2), texts) == []
+
+
+def test_template_mates_drop_out_and_rewordings_stay(embedding_model):
+    texts = TEMPLATE + [t for pair in REWORDED for t in pair] + OTHER
+    embeddings = embed_texts(texts, embedding_model)
+    n = len(TEMPLATE)
+    reworded = {(n + 2 * p, n + 2 * p + 1) for p in range(len(REWORDED))}
+
+    plain = semantic_duplicates(embeddings, PLAIN, texts)
+    found = semantic_duplicates(embeddings, DuplicateRule(), texts)
+    template_pairs = [(i, j, c) for i, j, c in found if j < n]
+
+    assert reworded <= {(i, j) for i, j, _ in plain}  # MiniLM puts them at cosine 0.80-0.88 ...
+    assert sum(j < n for _, j, _ in plain) > 50  # ... among dozens of template mates as close
+    assert {(i, j) for i, j, _ in found if j >= n} == reworded
+    # Only a filler MiniLM hardly tells apart survives ("short" / "long" poem, cosine 0.96):
+    # the wording test asks for cosine ≥ 0.957 from rows sharing 6 of their 7 words.
+    assert len(template_pairs) <= 3 and all(c > 0.95 for _, _, c in template_pairs)
+
+
+def random_rows(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str]]:
+    """Rows with structure: a few dense clusters (template mates), close pairs, and noise."""
+    centres = normalize_rows(rng.normal(size=(6, 48)))
+    kinds = rng.integers(0, 8, size=n)
+    vectors = np.where((kinds < 6)[:, None], centres[np.minimum(kinds, 5)] + 0.45 * rng.normal(size=(n, 48)) / 7,
+                       rng.normal(size=(n, 48)))
+    for i in range(0, n - 1, 9):  # close pairs
+        vectors[i + 1] = vectors[i] + 0.2 * rng.normal(size=48) / 7
+    vocabulary = ["songs", "for", "a", "quiet", "evening", "music", "about", "rain", "loud", "night", "jazz"]
+    texts = [" ".join(rng.choice(vocabulary, size=rng.integers(2, 7))) for _ in range(n)]
+    return normalize_rows(vectors), texts
+
+
+def check_same_as_cold(index: SemanticIndex | SemanticIndexPool, keys, vectors, texts, rule) -> list:
+    warm = index.pairs(keys, vectors, texts)
+    cold = SemanticIndex(rule, block_rows=7).pairs(keys, vectors, texts)
+    assert [(i, j) for i, j, _ in warm] == [(i, j) for i, j, _ in cold]
+    np.testing.assert_allclose([c for _, _, c in warm], [c for _, _, c in cold], atol=1e-6)
+    return warm
+
+
+def test_incremental_index_equals_a_cold_one_through_edits():
+    rng = np.random.default_rng(11)
+    rule = DuplicateRule(0.8, neighbours=3, neighbour_ratio=0.6, wording_ratio=0.4)
+    vectors, texts = random_rows(rng, 240)
+    keys = list(range(240))
+    index = SemanticIndex(rule)
+    first = check_same_as_cold(index, keys, vectors, texts, rule)
+    assert len(first) >= 5  # the rule keeps some pairs and rejects others
+    assert len(first) < len(semantic_duplicates(vectors, PLAIN, texts))
+    next_key = itertools.count(1000)
+    for step in range(12):
+        keys, vectors, texts = list(keys), vectors.copy(), list(texts)
+        row = int(rng.integers(len(keys)))
+        if step % 4 == 0:  # edit a row into a near copy of another (a new close pair)
+            other = int(rng.integers(len(keys)))
+            vectors[row] = normalize_rows(vectors[other:other + 1] + 0.05 * rng.normal(size=(1, 48)))[0]
+            keys[row], texts[row] = next(next_key), texts[other] + " again"
+        elif step % 4 == 1:  # delete rows (some were neighbours of others)
+            drop = set(rng.choice(len(keys), size=5, replace=False).tolist())
+            keep = [i for i in range(len(keys)) if i not in drop]
+            keys, vectors, texts = [keys[i] for i in keep], vectors[keep], [texts[i] for i in keep]
+        elif step % 4 == 2:  # insert rows, one repeating an existing key (an exact duplicate)
+            extra, extra_texts = random_rows(rng, 4)
+            keys = keys + [next(next_key) for _ in range(4)] + [keys[row]]
+            vectors = np.vstack([vectors, extra, vectors[row:row + 1]])
+            texts = texts + extra_texts + [texts[row]]
+        else:  # edit a row into a fresh one
+            vectors[row] = normalize_rows(rng.normal(size=(1, 48)))[0]
+            keys[row] = next(next_key)
+        check_same_as_cold(index, keys, vectors, texts, rule)
+
+
+def test_pool_keeps_one_state_per_set_of_rows():
+    rng = np.random.default_rng(4)
+    rule = DuplicateRule()
+    (a_vectors, a_texts), (b_vectors, b_texts) = random_rows(rng, 80), random_rows(rng, 60)
+    a_keys, b_keys = [f"a{i}" for i in range(80)], [f"b{i}" for i in range(60)]
+    pool = SemanticIndexPool(rule, size=2)
+    check_same_as_cold(pool, a_keys, a_vectors, a_texts, rule)
+    check_same_as_cold(pool, b_keys, b_vectors, b_texts, rule)
+    a_keys[3], a_texts[3] = "a3-edited", "an edited row"
+    check_same_as_cold(pool, a_keys, a_vectors, a_texts, rule)  # goes back to a's state
+    assert [len(state) for state in pool._states] == [60, 80]
+    c_vectors, c_texts = random_rows(rng, 30)
+    check_same_as_cold(pool, [f"c{i}" for i in range(30)], c_vectors, c_texts, rule)
+    assert [len(state) for state in pool._states] == [80, 30]  # b, least recently used, is dropped
+
+
+def test_edited_file_gets_the_pairs_of_a_cold_analysis(tmp_path, monkeypatch, embedding_model):
+    monkeypatch.setattr("lens_engine.analyze.embedding_model", lambda name, device=None: embedding_model)  # loaded once
+    rows = TEMPLATE[:18] + [t for pair in REWORDED for t in pair] + OTHER
+    text = "prompt\n" + "\n".join(rows) + "\n"
+    settings = Settings(syntax=False, clusters=False, scores=False, cache=False, device="cpu")
+    store = RowStore(None)
+    path = str(tmp_path / "d.csv")
+    analyze_text(text, path, settings, store=store)
+    for old, new in (("removing a red wine spill from my rug", "getting spilled red wine out of a rug"),
+                     ("write a sad poem about the sea", "write a long poem about the sea"),
+                     ("tips for a first job interview", "low-cost airfare Berlin–Lisbon for May")):
+        text = text.replace(old, new)
+        warm = analyze_text(text, path, settings, store=store)
+        cold = analyze_text(text, path, settings, store=RowStore(None))
+        assert [(a, b) for a, b, _ in warm.per_column["prompt"].semantic_pairs] == \
+            [(a, b) for a, b, _ in cold.per_column["prompt"].semantic_pairs]
+    assert warm.per_column["prompt"].semantic_pairs  # the comparison was not vacuous
