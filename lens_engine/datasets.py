@@ -75,8 +75,6 @@ class FieldValue:
         """Source position of character ``offset`` of :attr:`text`."""
         if self.raw is None:
             prefix = self.text[:offset]
-            if prefix.isascii() and "\n" not in prefix and "\r" not in prefix:  # the common case, fast
-                return Position(self.range.start.line, self.range.start.character + len(prefix))
         else:
             prefix = self.raw[: _raw_offset(self.raw, offset, self.escape, self.text)]
         breaks = list(LINE_BREAK.finditer(prefix))
@@ -85,6 +83,11 @@ class FieldValue:
         return Position(self.range.start.line + len(breaks), utf16_len(prefix[breaks[-1].end():]))
 
     def span_range(self, start: int, end: int) -> Range:
+        text = self.text
+        if self.raw is None and text.isascii() and "\n" not in text and "\r" not in text:
+            # One line, no escapes, no astral characters: offsets are columns (phrase findings, fast).
+            line, column = self.range.start.line, self.range.start.character
+            return Range(Position(line, column + start), Position(line, column + end))
         return Range(self.position_at(start), self.position_at(end))
 
 
