@@ -14,6 +14,10 @@ only recomputes scores.  Sections (all by default, or pick with --sections):
   noisy    20% of rows (demo facts asked three ways) given a wrong answer: AUC of self-influence
   tweaks   1 vs 3 vs 5 checkpoints, mean vs median, shuffled vs fixed order
   dattri   dattri's DataInf on the same model and data: rank agreement, time
+  store    fidelity of smaller stores (int8, random projections; what projection="auto"
+           picks for large training sets) against float32 gradients of every LoRA value:
+           Spearman and top-10 overlap of DataInf scores per query, planted recall/MRR,
+           class AUC/recall
 
     OMP_WAIT_POLICY=PASSIVE HF_HUB_OFFLINE=1 .venv/bin/python bench/attribution_accuracy.py
     .venv/bin/python bench/attribution_accuracy.py --sections planted,classes
@@ -86,6 +90,9 @@ def adapter(name: str, base: Path, train: Path, settings: FinetuneSettings) -> P
 
 
 def attributor(base: Path, adapter_dir: Path, train: Path, **kwargs) -> Attributor:
+    # The methods are compared on exact stores (float32, every LoRA value); section
+    # `store` measures what the automatic smaller stores lose.
+    kwargs = {"store_dtype": "float32", "projection": None, **kwargs}
     return Attributor.from_folders(base, adapter_dir, train, progress=False, **kwargs)
 
 
@@ -499,11 +506,71 @@ def section_dattri(demo, dattri_path: str | None) -> None:
 
 
 # ---------------------------------------------------------------------------
+# 6. Smaller stores: int8 and random projections
+
+
+STORE_CONFIGS = [("int8", None), ("int8", 32768), ("int8", 16384), ("int8", 8192), ("int8", 4096), ("int8", 2048),
+                 ("float32", 8192), ("float32", 2048)]
+
+
+def store_fidelity(reference: list[np.ndarray], scores: list[np.ndarray]) -> tuple[float, float, float]:
+    """Mean and minimum Spearman of each query's scores against the reference, and mean top-10 overlap."""
+    rho = [spearmanr(a, b)[0] for a, b in zip(reference, scores)]
+    top = [len(set(np.argsort(-a, kind="stable")[:10]) & set(np.argsort(-b, kind="stable")[:10])) / 10 for a, b in zip(reference, scores)]
+    return float(np.mean(rho)), float(np.min(rho)), float(np.mean(top))
+
+
+def section_store(demo, classes=None) -> None:
+    def variant(base, adapter_dir, train, name, dtype, dim):
+        tag = f"{dtype}-{dim or 'full'}"
+        return attributor(base, adapter_dir, train, store_dtype=dtype, projection=dim,
+                          store_path=cache_dir("bench") / f"store-{name}-{tag}.lgs")
+
+    # Planted sources on the demo (32 rows, 3 checkpoints).
+    exact = attributor(demo.base, demo.adapter, demo.train)
+    queries, _ = planted_queries(demo, exact)
+    batch = [(q["prompt"], q["text"], q["span"]) for q in queries]
+    ref = [r.scores for r in exact.scores_many(batch)]
+    rows = [["demo (32 rows, 3 ckpts)", "float32, all values (exact)", exact.store.layout.dim, 1.0, 1.0, 1.0,
+             *retrieval_metrics([ranks_of(r, {q["row"]}) for r, q in zip(ref, queries)])[::2], "", ""]]
+    for dtype, dim in STORE_CONFIGS:
+        att = variant(demo.base, demo.adapter, demo.train, "demo", dtype, dim)
+        got = [r.scores for r in att.scores_many(batch)]
+        r1, _, mrr = retrieval_metrics([ranks_of(r, {q["row"]}) for r, q in zip(got, queries)])
+        rows.append(["", f"{dtype}, {'all values' if dim is None else f'projected to {dim:,}'}", att.store.layout.dim,
+                     *store_fidelity(ref, got), r1, mrr, "", ""])
+    # DataInf's class protocol (900 rows, 5 checkpoints): a larger store of the same model.
+    classes = classes or class_runs(demo)
+    path, adapter_dir = classes["path"], cache_dir("bench") / "classes-world-shuffled"
+    exact = classes["runs"]["shuffled"]
+    every = list(range(len(exact.loaded.checkpoints)))
+    tests = [(t["prompt"], t["response"], None) for t in classes["test"]]
+    ref_per = [r.per_checkpoint for r in exact.scores_many(tests)]
+    ref = [r.scores for r in exact.scores_many(tests)]
+    auc, recall = class_metrics(ref_per, classes["train"], classes["test"], every, "mean")
+    rows.append([f"classes ({len(exact.training)} rows, {len(every)} ckpts)", "float32, all values (exact)", exact.store.layout.dim,
+                 1.0, 1.0, 1.0, "", "", auc, recall])
+    for dtype, dim in STORE_CONFIGS:
+        att = variant(demo.base, adapter_dir, path, "classes", dtype, dim)
+        results = att.scores_many(tests)
+        auc, recall = class_metrics([r.per_checkpoint for r in results], classes["train"], classes["test"], every, "mean")
+        rows.append(["", f"{dtype}, {'all values' if dim is None else f'projected to {dim:,}'}", att.store.layout.dim,
+                     *store_fidelity(ref, [r.scores for r in results]), "", "", auc, recall])
+    table(
+        "Smaller gradient stores against float32 gradients of every LoRA value (DataInf, mean over checkpoints): "
+        "Spearman and top-10 overlap per query; planted R@1 / MRR (training prompts); class AUC / recall",
+        ["store", "gradients", "values", "Spearman (mean)", "Spearman (min)", "top-10 overlap", "planted R@1", "planted MRR",
+         "class AUC", "class recall"],
+        rows,
+    )
+
+
+# ---------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="damping,planted,classes,noisy,tweaks,dattri")
+    parser.add_argument("--sections", default="damping,planted,classes,noisy,tweaks,dattri,store")
     parser.add_argument("--dattri-path", default=str(Path(__file__).resolve().parents[1] / ".lens-cache" / "bench-deps"))
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -524,6 +591,8 @@ def main() -> None:
         section_tweaks(demo, classes, noisy)
     if "dattri" in sections:
         section_dattri(demo, args.dattri_path)
+    if "store" in sections:
+        section_store(demo, classes)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
 
 

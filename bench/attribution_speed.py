@@ -9,6 +9,10 @@ Sections (all by default, or pick with --sections):
   query    query latency over n stored examples (1k .. 100k) on CPU: DataInf
            with precomputed preconditioning (one pass), DataInf straight from
            the formula (three passes), grad-dot; fp32 and bf16; full D and projected
+  store    the store policy (projection="auto", store_dtype="auto"): query latency over
+           n = 1k .. 30k rows x 3 checkpoints at the plan it picks and at float32 of every
+           LoRA value (per checkpoint and the whole query), and end to end over a real
+           10k-row store of the demo model
   dattri   dattri's DataInf time per query over the same synthetic store
   gpu      a ~1B-parameter Llama-shaped model (LoRA r=8 on q/v) on a GPU, when present
 
@@ -40,6 +44,9 @@ from lens_engine.attribution.datainf import Damping, datainf_preconditioned, dat
 from lens_engine.attribution.demo import ensure_demo  # noqa: E402
 from lens_engine.attribution.finetune import batch_loss  # noqa: E402
 from lens_engine.attribution.gradients import GradientComputer, GradientLayout, length_sorted_batches, pad_right  # noqa: E402
+from lens_engine.attribution.paths import cache_dir  # noqa: E402
+from lens_engine.attribution.policy import plan_store  # noqa: E402
+from lens_engine.attribution.quantize import DenseMatrix, Int8Matrix  # noqa: E402
 
 
 def log(*args) -> None:
@@ -208,6 +215,130 @@ def section_query(att: Attributor) -> None:
           f"{t_api * 1e3:.1f} ms; Attributor.attribute with cards, spans, keywords: {t_res * 1e3:.1f} ms")
 
 
+def _synthetic_matrix(n: int, dim: int, dtype: str, layout: GradientLayout, gen) -> DenseMatrix | Int8Matrix:
+    """What a query multiplies for n rows (random values: the latency does not depend on them)."""
+    if dtype == "float32":
+        return DenseMatrix(torch.randn(n, dim, generator=gen))
+    q = torch.randint(-127, 128, (n, -(-dim // 64) * 64), dtype=torch.int8, generator=gen)  # padded as from_float pads
+    q[:, dim:] = 0
+    residual = torch.randint(-127, 128, (n, dim), dtype=torch.int8, generator=gen)  # rescoring the top and bottom rows
+    return Int8Matrix(q, torch.rand(n, generator=gen).to(torch.bfloat16), torch.ones(dim), dim, residual, torch.rand(n, generator=gen))
+
+
+def _interleaved(fns: dict, rounds: int = 5) -> dict:
+    """Median seconds of each function, timed in interleaved rounds (same load for all)."""
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def section_store(att: Attributor, e2e_rows: tuple[int, ...] = (1_000, 3_000, 10_000)) -> None:
+    full = att.computer.layout
+    dim_full = full.dim
+    checkpoints = len(att.loaded.checkpoints)
+    gen = torch.Generator().manual_seed(0)
+    target = att.target("What is the capital of Norveland?", "Ostzua.")
+    t_grad = median_time(lambda: att.query_gradients(target), repeats=7)
+    rows = []
+    full_rows = 10_000  # float32 of every value: at most 10k rows (3.3 GB) in memory, read again for larger n
+    full_matrix = None
+    for n in (1_000, 3_000, 10_000, 30_000):
+        plan = plan_store(n, checkpoints, dim_full)
+        layout = full if plan.projection is None else _layout(plan.dim, len(full.blocks))
+        auto = _synthetic_matrix(n, plan.dim, plan.dtype, layout, gen)
+        v_auto = torch.randn(plan.dim, generator=gen)
+        if full_matrix is None or len(full_matrix) != min(n, full_rows):
+            full_matrix = None
+            full_matrix = _synthetic_matrix(min(n, full_rows), dim_full, "float32", full, gen)
+        v_full = torch.randn(dim_full, generator=gen)
+        repeats = max(1, n // len(full_matrix))
+
+        def auto_one():
+            auto.matvec(v_auto)
+
+        def full_one():
+            for _ in range(repeats):
+                full_matrix.matvec(v_full)
+
+        def one_thread():
+            before = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                auto.matvec(v_auto)
+            finally:
+                torch.set_num_threads(before)
+
+        t = _interleaved({"auto": auto_one, "full": full_one, "auto1": one_thread})
+        label = f"{plan.dtype}, {plan.dim:,}" + ("" if plan.projection is None else " (projected)")
+        rows.append([n, label, plan.query_bytes(n, checkpoints) / 2**20, t["auto"] * 1e3, checkpoints * t["auto"] * 1e3,
+                     (checkpoints * t["auto"] + t_grad) * 1e3, t["auto1"] * 1e3,
+                     n * checkpoints * dim_full * 4 / 2**20, t["full"] * 1e3, checkpoints * t["full"] * 1e3,
+                     (checkpoints * t["full"] + t_grad) * 1e3, t["full"] / t["auto"]])
+        del auto
+    del full_matrix
+    table(
+        f"Query latency (ms) over n rows x {checkpoints} checkpoints, CPU, {torch.get_num_threads()} threads: the plan "
+        f"projection='auto' picks (budget 256 MiB per query) against float32 of all {dim_full:,} values. Scoring = one "
+        f"matrix-vector product per checkpoint (DataInf precomputed, grad-dot alike); + gradient = the query's gradient at "
+        f"every checkpoint ({t_grad * 1e3:.1f} ms, demo model). Full D beyond {full_rows:,} rows: a {full_rows:,}-row "
+        "matrix read n/10k times",
+        ["n", "auto plan", "MiB/query", "per ckpt", f"{checkpoints} ckpts", "+ gradient", "per ckpt, 1 thread",
+         "full D MiB/query", "full D per ckpt", f"full D {checkpoints} ckpts", "+ gradient", "full / auto"],
+        rows,
+    )
+    rows = [section_store_end_to_end(n) for n in e2e_rows]
+    table(
+        "End to end over real stores of the demo model (its rows with shuffled prompts, 3 checkpoints), automatic plan, "
+        "medians of 7 interleaved rounds (ms unless marked)",
+        ["n", "plan", "store build s (cached: 0)", "first DataInf query s (preconditioning)", "query gradient",
+         "DataInf scoring, 3 ckpts", "grad-dot scoring", "Attributor.scores", "Attributor.attribute"],
+        rows,
+    )
+
+
+def section_store_end_to_end(n: int) -> list:
+    """A real store of n rows (the demo's rows with shuffled prompts) under the automatic plan."""
+    import json
+
+    demo = ensure_demo(progress=False)
+    path = cache_dir("bench") / f"speed-demo-{n}.jsonl"
+    if not path.is_file():
+        rng = np.random.default_rng(0)
+        rows = [json.loads(line) for line in demo.train.read_text().splitlines()]
+        out = []
+        for i in range(n):
+            r = rows[i % len(rows)]
+            words = r["prompt"].split()
+            out.append({"prompt": " ".join(rng.permutation(words[:-1]).tolist() + words[-1:]) + f" ({i})", "response": r["response"]})
+        path.write_text("".join(json.dumps(r) + "\n" for r in out))
+    log(f"store of {n} rows ...")
+    big = Attributor.from_folders(demo.base, demo.adapter, path, store_path=cache_dir("bench") / f"speed-demo-{n}.lgs", progress=False)
+    built = big.store.stats
+    prompt, text = "What is the capital of Norveland?", "Ostzua."
+    t0 = time.perf_counter()
+    big.scores(prompt, text, span="Ostzua")  # the first DataInf query precomputes the preconditioning
+    t_first = time.perf_counter() - t0
+    target = big.target(prompt, text, "Ostzua")
+    grads = big.query_gradients(target)
+    t = _interleaved({
+        "gradient": lambda: big.query_gradients(target),
+        "scoring": lambda: big.gradient_scores(grads, "datainf"),
+        "graddot": lambda: big.gradient_scores(grads, "graddot"),
+        "scores": lambda: big.scores(prompt, text, span="Ostzua"),
+        "attribute": lambda: big.attribute(prompt, text, span="Ostzua"),
+    }, rounds=7)
+    info = big.gradient_info()
+    plan = f"{info['dtype']}, {info['dim']:,}" + (" (projected)" if info["projection"] else "")
+    return [n, plan, built.seconds if built.computed_rows else 0.0, t_first, t["gradient"] * 1e3, t["scoring"] * 1e3,
+            t["graddot"] * 1e3, t["scores"] * 1e3, t["attribute"] * 1e3]
+
+
 def section_dattri(att: Attributor, dattri_path: str) -> None:
     sys.path.insert(0, dattri_path)
     try:
@@ -290,7 +421,7 @@ def section_gpu() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="build,bytes,query,dattri,gpu")
+    parser.add_argument("--sections", default="build,bytes,query,store,dattri,gpu")
     parser.add_argument("--dattri-path", default=str(Path(__file__).resolve().parents[1] / ".lens-cache" / "bench-deps"))
     args = parser.parse_args()
     sections = args.sections.split(",")
@@ -302,6 +433,8 @@ def main() -> None:
         section_bytes(att)
     if "query" in sections:
         section_query(att)
+    if "store" in sections:
+        section_store(att)
     if "dattri" in sections:
         section_dattri(att, args.dattri_path)
     if "gpu" in sections:

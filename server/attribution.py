@@ -27,6 +27,7 @@ RECENT = 20
 CACHE_SIZE = 64
 OUTLIER_Z = 3.5
 METHODS = ("datainf", "graddot", "gradcos", "bm25", "exact")
+GRADIENT_STORES = ("auto", "exact")  # lens.attribution.gradientStore
 SMALL_MODEL_PARAMETERS = 50_000_000
 
 
@@ -43,6 +44,7 @@ class AttributionSettings:
     top_k: int = 10
     device: str = "auto"
     outlier_z: float = OUTLIER_Z
+    gradient_store: str = "auto"  # "exact": float32 gradients of every LoRA value at any size
 
     @property
     def configured(self) -> bool:
@@ -50,7 +52,8 @@ class AttributionSettings:
 
     def load_key(self) -> tuple:
         """What the warm model depends on (method and top-K don't)."""
-        return (self.model, self.adapter, self.checkpoints, self.training_data, self.prompt_template, self.device)
+        return (self.model, self.adapter, self.checkpoints, self.training_data, self.prompt_template, self.device,
+                self.gradient_store)
 
 
 def attribution_settings(values: dict | None, root: str | None) -> tuple[AttributionSettings, list[str]]:
@@ -86,12 +89,16 @@ def attribution_settings(values: dict | None, root: str | None) -> tuple[Attribu
     if not isinstance(outlier_z, (int, float)) or outlier_z <= 0:
         problems.append(f"lens.attribution.outlierThreshold must be a positive number, not {outlier_z!r}")
         outlier_z = OUTLIER_Z
+    gradient_store = values.get("gradientStore") or "auto"
+    if gradient_store not in GRADIENT_STORES:
+        problems.append(f"lens.attribution.gradientStore must be one of {', '.join(GRADIENT_STORES)}, not {gradient_store!r}")
+        gradient_store = "auto"
     resolved = [p for p in (_resolve(c, root) for c in checkpoints if isinstance(c, str) and c) if p]
     settings = AttributionSettings(
         model=path("model"), adapter=path("adapter"), checkpoints=tuple(resolved),
         training_data=path("trainingData"), prompt_template=template.replace("\\n", "\n"),
         method=method, top_k=min(top_k, 100), device=str(values.get("device") or "auto"),
-        outlier_z=float(outlier_z),
+        outlier_z=float(outlier_z), gradient_store=gradient_store,
     )
     return settings, problems
 
@@ -232,9 +239,10 @@ class AttributionSession:
                 progress("loading the model", None)
             started = time.perf_counter()
             try:
+                exact = {"store_dtype": "float32", "projection": None} if s.gradient_store == "exact" else {}
                 attributor = Attributor.from_folders(
                     s.model, s.adapter, s.training_data, list(s.checkpoints) or None,
-                    template=s.prompt_template or None, device=device, progress=False)
+                    template=s.prompt_template or None, device=device, progress=False, **exact)
             except AttributionError as err:
                 self.status = SessionState("error", device, str(err))
                 raise UserError(str(err)) from err

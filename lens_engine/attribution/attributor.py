@@ -29,13 +29,13 @@ from .datainf import (
     datainf_precondition_vectors,
     datainf_preconditioned,
     datainf_scores,
-    gradcos_scores,
-    graddot_scores,
     self_influence,
 )
 from .gradients import GradientComputer, RandomProjection, masked_logprob
 from .lexical import BM25Index, longest_shared_run, shared_spans, tfidf_keywords
 from .models import LoadedModel, load_model
+from .policy import CPU_QUERY_BUDGET, GPU_QUERY_BUDGET, MiB, StorePlan, plan_store
+from .quantize import DenseMatrix, Int8Matrix, int8_kernel_available
 from .query import QueryTarget, build_target, differing_spans, parse_span, word_diff
 from .results import (
     AttributionResult,
@@ -46,7 +46,7 @@ from .results import (
     SpanInFile,
     TokenAttribution,
 )
-from .store import GradientStore, StoreSettings, build_store
+from .store import GradientStore, StoreSettings, build_store, default_store_path, peek_header
 from .training_data import TrainingFormat, TrainingSet, encode, load_training_set
 
 MAX_TOKEN_LEVEL_TOKENS = 256
@@ -87,6 +87,8 @@ class Attributor:
         damping: "str | float | Damping" = "norm",
         combine: str = "mean",
         precondition: bool | None = None,
+        plan: StorePlan | None = None,
+        query_budget: int | None = None,
     ):
         self.loaded = loaded
         self.training = training
@@ -95,8 +97,15 @@ class Attributor:
         self.damping = Damping.parse(damping)
         self.combine = combine
         self.precondition = precondition
+        self.plan = plan
+        self.query_budget = query_budget if query_budget is not None else _default_budget(loaded.device)
         self._bm25: BM25Index | None = None
-        self._preconditioned: dict[tuple[str, int], torch.Tensor] = {}
+        # What a query multiplies, per checkpoint: DataInf's preconditioned gradients
+        # (keyed by damping) and the gradients themselves (grad-dot, grad-cos).
+        self._preconditioned: dict[tuple[str, int], DenseMatrix | Int8Matrix] = {}
+        self._gradient_matrices: dict[int, DenseMatrix | Int8Matrix] = {}
+        self._row_norms: dict[int, torch.Tensor] = {}
+        self._self_influence: dict[tuple[str, int], np.ndarray] = {}
         self._stacked_lora: dict[str, torch.Tensor] | None = None
 
     # -- construction ----------------------------------------------------------
@@ -115,33 +124,57 @@ class Attributor:
         template: str | None = None,
         device: str = "cpu",
         dtype: str = "float32",
-        store_dtype: str = "float32",
-        projection: int | None = None,
+        store_dtype: str = "auto",
+        projection: "int | str | None" = "auto",
         projection_seed: int = 0,
         batch_size: int = 32,
         store_path: str | Path | None = None,
         damping: "str | float | Damping" = "norm",
         combine: str = "mean",
         precondition: bool | None = None,
+        query_budget_mb: float | None = None,
         progress: bool = True,
     ) -> "Attributor":
         """Load everything and build (or reuse) the gradient store.
 
         The training format (columns, template) defaults to the one saved with
         the adapter by ``lens finetune``.
+
+        ``store_dtype`` ("auto", "float32", "bfloat16", "int8") and ``projection``
+        ("auto", None for every LoRA value, or a dimension): with "auto" the
+        store keeps float32 gradients of every LoRA value while one query's read
+        of the store stays under ``query_budget_mb`` (default 256 on CPU, 4096 on
+        a GPU), else int8 and then random projections (see
+        :mod:`lens_engine.attribution.policy`).  ``att.plan`` and every result
+        say what was chosen; pass ``store_dtype="float32", projection=None`` for
+        exact scores at any size.
         """
         loaded = load_model(model, adapter, checkpoints, device=device, dtype=dtype)
         fmt = training_format(loaded.training_format, text_column, prompt_column, response_column, template)
         training = load_training_set(train, fmt, loaded.tokenizer, loaded.max_length)
         pad_id = int(loaded.tokenizer.pad_token_id)
         computer = GradientComputer(loaded.model, loaded.lora_names, pad_id)
-        if projection:
-            computer.projection = RandomProjection(computer.layout, projection, projection_seed)
-        settings = StoreSettings(store_dtype, projection, projection_seed, batch_size)
+        budget = int(query_budget_mb * MiB) if query_budget_mb is not None else _default_budget(loaded.device)
+        cpu = torch.device(device).type == "cpu"
+
+        def choose(previous=None) -> StorePlan:
+            return plan_store(len(training), len(loaded.checkpoints), computer.layout.dim, store_dtype, projection,
+                              budget, int8=cpu and int8_kernel_available(), previous=previous)
+
+        plan = choose()
+        if plan.auto:  # keep an earlier plan that is still good enough (no needless recomputation)
+            path = Path(store_path) if store_path else default_store_path(loaded, training, StoreSettings(projection_seed=projection_seed, plan=plan))
+            header = peek_header(path)
+            if header and header.get("plan"):
+                plan = choose(header["plan"])
+        if plan.projection:
+            computer.projection = RandomProjection(computer.layout, plan.projection, projection_seed)
+        settings = StoreSettings(plan.dtype, plan.projection, projection_seed, batch_size, plan=plan)
         store = build_store(loaded, training, computer, settings, store_path, progress=progress)
-        if torch.device(device).type != "cpu":
+        if not cpu:
             store.to(device)
-        return cls(loaded, training, store, computer, damping=damping, combine=combine, precondition=precondition)
+        return cls(loaded, training, store, computer, damping=damping, combine=combine, precondition=precondition,
+                   plan=plan, query_budget=budget)
 
     @classmethod
     def demo(cls, **kwargs) -> "Attributor":
@@ -195,8 +228,14 @@ class Attributor:
         return self.store.checkpoint_gradients(c, self.loaded.device)
 
     def _use_preconditioned(self) -> bool:
+        """Whether DataInf queries multiply precomputed preconditioned gradients (one
+        pass over the store) rather than evaluate the formula (three passes)."""
         if self.precondition is not None:
             return self.precondition
+        if self.store.dtype == "int8":
+            return True  # the formula would dequantise the store three times per query
+        if len(self.store) * self.store.bytes_per_example <= self.query_budget:
+            return True  # within the query budget: as much memory again, a third of the time
         # Precomputing costs sum_l n*min(n, d_l)*d_l; a direct query costs 3*n*D.
         # Worth it when it is paid back within ~20 queries.
         n = len(self.store)
@@ -204,13 +243,44 @@ class Attributor:
         cost = sum(min(n, b.size) * b.size for b in layout.blocks)
         return cost <= 20 * 3 * layout.dim
 
-    def preconditioned(self, c: int, damping: Damping | None = None) -> torch.Tensor:
-        """DataInf-preconditioned gradients at checkpoint ``c`` (cached in memory)."""
-        damping = damping or self.damping
+    def _int8_scoring(self) -> bool:
+        return self.store.dtype == "int8" and self.loaded.device.type == "cpu" and int8_kernel_available()
+
+    def _preconditioned_matrix(self, c: int, damping: Damping) -> DenseMatrix | Int8Matrix:
+        """DataInf's preconditioned gradients P at checkpoint ``c`` (score = -P v), built once."""
         key = (damping.key(), c)
         if key not in self._preconditioned:
-            self._preconditioned[key] = datainf_preconditioned(self._checkpoint_grads(c), self.store.layout, damping)
+            grads = self._checkpoint_grads(c)
+            pre = datainf_preconditioned(grads, self.store.layout, damping)
+            # Self-influence g.P costs one more pass now, while both are in memory.
+            self._self_influence[key] = np.concatenate(
+                [(pre[s : s + 4096] * grads[s : s + 4096].float()).sum(1).double().cpu().numpy() for s in range(0, len(pre), 4096)]
+            ) if len(pre) else np.zeros(0)
+            del grads
+            self._preconditioned[key] = Int8Matrix.from_float(pre, self.store.layout) if self._int8_scoring() else DenseMatrix(pre)
         return self._preconditioned[key]
+
+    def _gradient_matrix(self, c: int) -> DenseMatrix | Int8Matrix:
+        if c not in self._gradient_matrices:
+            if self._int8_scoring():
+                self._gradient_matrices[c] = Int8Matrix.from_float(self._checkpoint_grads(c), self.store.layout)
+            else:
+                self._gradient_matrices[c] = DenseMatrix(self._checkpoint_grads(c))
+        return self._gradient_matrices[c]
+
+    def _norms(self, c: int) -> torch.Tensor:
+        """Each stored gradient's norm at checkpoint ``c`` (float64)."""
+        if c not in self._row_norms:
+            grads = self._checkpoint_grads(c)
+            self._row_norms[c] = torch.cat([grads[s : s + 4096].float().norm(dim=1) for s in range(0, grads.shape[0], 4096)]).double() \
+                if grads.shape[0] else torch.zeros(0, dtype=torch.float64, device=grads.device)
+        return self._row_norms[c]
+
+    def preconditioned(self, c: int, damping: Damping | None = None) -> torch.Tensor:
+        """DataInf-preconditioned gradients at checkpoint ``c`` as an (n, D) float tensor
+        (for an int8 store: dequantised from what queries multiply)."""
+        m = self._preconditioned_matrix(c, damping or self.damping)
+        return m.data if isinstance(m, DenseMatrix) else m.rows(slice(None))
 
     def query_gradients(self, target: QueryTarget) -> list[torch.Tensor]:
         """The target's gradient at every checkpoint (projected like the store)."""
@@ -229,16 +299,18 @@ class Attributor:
         damping = damping or self.damping
         out = []
         for c, v in enumerate(query_grads):
-            grads = self._checkpoint_grads(c)  # fp32 or bf16; each score function handles both
             if method == "datainf":
                 if self._use_preconditioned():
-                    s = -(self.preconditioned(c, damping) @ v).double()
+                    s = -self._preconditioned_matrix(c, damping).matvec(v)
                 else:
-                    s = datainf_scores(grads, v, self.store.layout, damping)
+                    s = datainf_scores(self._checkpoint_grads(c), v, self.store.layout, damping)
             elif method == "graddot":
-                s = graddot_scores(grads, v)
+                s = -self._gradient_matrix(c).matvec(v)
             elif method == "gradcos":
-                s = gradcos_scores(grads, v)
+                dots = -self._gradient_matrix(c).matvec(v)
+                norms = self._norms(c).clamp(min=1e-30).to(dots.device)
+                qnorm = v.float().norm(dim=0).double().clamp(min=1e-30).to(dots.device)
+                s = dots / (norms[:, None] if dots.dim() == 2 else norms) / qnorm
             else:
                 raise ValueError(f"unknown gradient method {method!r}")
             out.append(s.cpu().numpy())
@@ -371,7 +443,22 @@ class Attributor:
             histogram=Histogram.of(normalized),
             rows=self.training.rows,
             scores=scores,
+            gradients=self.gradient_info() if method in GRADIENT_METHODS else None,
         )
+
+    def gradient_info(self) -> dict:
+        """How the stored gradients were kept, for results: dtype, dimension, whether exact and why."""
+        st = self.store
+        projection = (st.header.get("projection") or {}).get("dim")
+        plan = self.plan
+        if plan is not None:
+            chosen, reason = ("auto" if plan.auto else "requested"), plan.reason
+        else:
+            saved = st.plan or {}
+            chosen = "auto" if "auto" in (saved.get("requested") or {}).values() else "requested"
+            reason = saved.get("reason")
+        return {"dtype": st.dtype, "dim": st.layout.dim, "full_dim": st.source_dim, "projection": projection,
+                "exact": st.dtype == "float32" and projection is None, "chosen": chosen, "reason": reason}
 
     def target_logprob(self, target: QueryTarget) -> float:
         """log p of the selected tokens under the final adapter."""
@@ -394,16 +481,20 @@ class Attributor:
         per_ckpt = []
         for c, ckpt in enumerate(self.loaded.checkpoints):
             token_grads = self.computer.token_gradients(ckpt.lora_weights, target.input_ids, positions).float()
-            grads = self._checkpoint_grads(c)
-            chosen = grads[idx].float()
+            # Rows as the queries multiply them, so the token scores add up to the shown scores.
             if method == "datainf":
-                pre = self.preconditioned(c, damping)[idx] if self._use_preconditioned() else datainf_precondition_vectors(grads, self.store.layout, damping, chosen)
+                if self._use_preconditioned():
+                    pre = self._preconditioned_matrix(c, damping).rows(idx)
+                else:
+                    grads = self._checkpoint_grads(c)
+                    pre = datainf_precondition_vectors(grads, self.store.layout, damping, grads[idx].float())
             elif method == "graddot":
-                pre = chosen
+                pre = self._gradient_matrix(c).rows(idx)
             else:  # gradcos: normalise by the span's query norm so token scores still add up
                 span_norm = self.query_gradients(target)[c].norm().clamp(min=1e-30)
-                pre = chosen / chosen.norm(dim=1, keepdim=True).clamp(min=1e-30) / span_norm
-            per_ckpt.append(-(pre @ token_grads.t()).double().cpu().numpy())
+                norms = self._norms(c)[idx].float().clamp(min=1e-30)
+                pre = self._gradient_matrix(c).rows(idx) / norms.to(token_grads.device)[:, None] / span_norm
+            per_ckpt.append(-(pre.to(token_grads.device) @ token_grads.t()).double().cpu().numpy())
         stacked = np.stack(per_ckpt)
         contributions = np.median(stacked, axis=0) if combine == "median" else stacked.mean(0)
         tok = self.loaded.tokenizer
@@ -418,11 +509,12 @@ class Attributor:
         large for examples the rest of the data does not explain (mislabelled, odd)."""
         per = []
         for c in range(len(self.loaded.checkpoints)):
-            grads = self._checkpoint_grads(c)
+            key = (self.damping.key(), c)
             if self._use_preconditioned():
-                per.append((self.preconditioned(c) * grads.float()).sum(1).double().cpu().numpy())
+                self._preconditioned_matrix(c, self.damping)  # computes the self-influence too
+                per.append(self._self_influence[key])
             else:
-                per.append(self_influence(grads, self.store.layout, self.damping).cpu().numpy())
+                per.append(self_influence(self._checkpoint_grads(c), self.store.layout, self.damping).cpu().numpy())
         return np.mean(per, axis=0)
 
     def baseline_rankings(self, prompt: str, text: str, span=None, top_k: int = 10) -> dict[str, np.ndarray]:
@@ -463,6 +555,10 @@ class Attributor:
             return out
 
         return CompareResult(prompt, generated, user_text, diff, model, user, side(m_norm, u_norm), side(u_norm, m_norm))
+
+
+def _default_budget(device) -> int:
+    return CPU_QUERY_BUDGET if torch.device(device).type == "cpu" else GPU_QUERY_BUDGET
 
 
 def _check_method(method: str) -> None:

@@ -77,8 +77,12 @@ def _store_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("gradient store")
     g.add_argument("--device", default="cpu")
     g.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="model dtype")
-    g.add_argument("--store-dtype", default="float32", choices=["float32", "bfloat16"])
-    g.add_argument("--projection", type=int, metavar="DIM", help="randomly project gradients to DIM values (large models)")
+    g.add_argument("--store-dtype", default="auto", choices=["auto", "float32", "bfloat16", "int8"],
+                   help="auto (default): float32 while a query reads at most --query-budget MB of the store, else int8")
+    g.add_argument("--projection", default="auto", metavar="auto|none|DIM",
+                   help="auto (default): every LoRA value while the store fits --query-budget, else a random projection "
+                        "to the largest power of two that fits; none: every value; DIM: project to DIM values")
+    g.add_argument("--query-budget", type=float, metavar="MB", help="store bytes one query may read (default 256 on CPU, 4096 on a GPU)")
     g.add_argument("--batch-size", type=int, default=32, help="examples per vectorised gradient batch")
     g.add_argument("--store", help="gradient store file (default: in the user cache)")
     g.add_argument("--no-progress", action="store_true")
@@ -109,6 +113,7 @@ def attribute_command(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             store_dtype=args.store_dtype,
             projection=args.projection,
+            query_budget_mb=args.query_budget,
             batch_size=args.batch_size,
             store_path=args.store,
             damping=args.damping,
@@ -124,7 +129,7 @@ def attribute_command(args: argparse.Namespace) -> int:
             print(result.to_json() if args.format == "json" else render_compare(result))
             return EXIT_OK
         result = att.attribute(args.prompt, text, args.span, method=args.method, top_k=args.top, token_level=args.token_level)
-    except AttributionError as err:
+    except (AttributionError, ValueError) as err:
         print(f"lens attribute: {err}", file=sys.stderr)
         return EXIT_ERROR
     print(result.to_json() if args.format == "json" else render_result(result))
@@ -182,6 +187,8 @@ def render_result(r) -> str:
         f"text:   {r.text}",
         f"scored: {r.selected_text!r}" + (f"  (log p = {r.target_logprob:.3f})" if r.target_logprob is not None else ""),
     ]
+    if r.approximate_note:
+        lines.append(r.approximate_note + "; exact: --store-dtype float32 --projection none")
     for title, items in (("supporting", r.supporting), ("opposing", r.opposing)):
         lines.append(f"\n{title}:")
         if not items:

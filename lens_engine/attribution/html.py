@@ -86,6 +86,8 @@ def attribution_html(r: AttributionResult) -> str:
             f"<span class=meta>(green: raises the token's log-probability)</span><br>{_tokens(r.token_level)}</div>"
         )
     lp = f" · log p(selection) = {r.target_logprob:.3f}" if r.target_logprob is not None else ""
+    if r.approximate_note:
+        lp += f" · {escape(r.approximate_note)}"
     return (
         f'{_STYLE}<div class="lens-attr"><div class="meta">{escape(r.method)} over {len(r.scores)} examples, '
         f"{len(r.checkpoints)} checkpoint(s) ({escape(r.combine)}){lp}</div>"

@@ -122,6 +122,19 @@ class AttributionResult:
     rows: np.ndarray  # (n,) data row of each score
     scores: np.ndarray  # (n,) combined scores of every example
     token_level: TokenAttribution | None = None
+    # Gradient methods: how the stored gradients were kept (Attributor.gradient_info):
+    # dtype, dim, full_dim, projection, exact, chosen ("auto" or "requested"), reason.
+    gradients: dict | None = None
+
+    @property
+    def approximate_note(self) -> str | None:
+        """One line saying that (and why) the scores come from reduced gradients; None when exact."""
+        g = self.gradients
+        if not g or g.get("exact"):
+            return None
+        what = f"{g['dtype']} gradients" + (f" projected from {g['full_dim']:,} to {g['dim']:,} values" if g.get("projection") else "")
+        why = f" ({g['reason']})" if g.get("chosen") == "auto" and g.get("reason") else ""
+        return f"approximate scores: {what}{why}"
 
     def to_dict(self, include_all_scores: bool = False) -> dict:
         data = {
@@ -145,6 +158,7 @@ class AttributionResult:
             },
             "histogram": self.histogram.to_dict(),
             "token_level": self.token_level.to_dict() if self.token_level else None,
+            "gradients": self.gradients,
         }
         if include_all_scores:
             data["all_scores"] = {"rows": [int(r) for r in self.rows], "scores": [float(s) for s in self.scores]}

@@ -38,7 +38,12 @@ from .training_data import TrainingSet
 MAGIC = b"LENSGRD1"
 VERSION = 1
 ALIGN = 64
-DTYPES = {"float32": (np.float32, torch.float32), "bfloat16": (np.uint16, torch.bfloat16), "float16": (np.float16, torch.float16)}
+DTYPES = {
+    "float32": (np.float32, torch.float32),
+    "bfloat16": (np.uint16, torch.bfloat16),
+    "float16": (np.float16, torch.float16),
+    "int8": (np.int8, torch.int8),  # with a float32 scale per row and LoRA tensor (the `scales` array)
+}
 
 
 # ---------------------------------------------------------------------------
@@ -135,10 +140,30 @@ class StoreSettings:
     projection_dim: int | None = None
     projection_seed: int = 0
     batch_size: int = 32
+    # The store policy's plan (policy.StorePlan) when the dtype or projection was
+    # chosen automatically: the default file is then named by the request
+    # ("auto"), so a store whose plan changes replaces its file.
+    plan: object | None = None
 
     def key(self) -> dict:
         # batch_size does not change the gradients, so it is not part of the key.
-        return {"dtype": self.dtype, "projection_dim": self.projection_dim, "projection_seed": self.projection_seed}
+        key = {"dtype": self.dtype, "projection_dim": self.projection_dim, "projection_seed": self.projection_seed}
+        if self.projection_dim:
+            from .gradients import RandomProjection
+
+            key["projection_kind"] = RandomProjection.KIND
+        return key
+
+    def path_key(self) -> dict:
+        if self.plan is not None and self.plan.auto:
+            return {**self.plan.request_key(), "projection_seed": self.projection_seed}
+        return self.key()
+
+    def plan_header(self) -> dict | None:
+        p = self.plan
+        if p is None:
+            return None
+        return {"requested": p.request_key(), "dtype": p.dtype, "projection": p.projection, "budget": p.budget, "reason": p.reason}
 
 
 @dataclass
@@ -155,6 +180,7 @@ class GradientStore:
     layout: GradientLayout
     gradients: np.ndarray  # (checkpoints, rows, dim), memory-mapped
     losses: np.ndarray  # (checkpoints, rows) training loss of each row
+    scales: np.ndarray | None = None  # int8 stores: (checkpoints, rows, LoRA tensors) float32
     stats: BuildStats = field(default_factory=BuildStats)
     _device_cache: dict = field(default_factory=dict, repr=False)
 
@@ -181,15 +207,39 @@ class GradientStore:
     def bytes_per_example(self) -> int:
         return int(self.gradients.shape[0] * self.gradients.shape[2] * self.gradients.dtype.itemsize)
 
+    @property
+    def plan(self) -> dict | None:
+        """How the dtype and projection were chosen (policy.plan_store), if automatically."""
+        return self.header.get("plan")
+
+    @property
+    def source_dim(self) -> int:
+        """LoRA values per example before any projection."""
+        return int(self.header.get("source_dim") or self.layout.dim)
+
     def checkpoint_gradients(self, index: int, device: torch.device | str = "cpu") -> torch.Tensor:
-        """(rows, dim) gradients at one checkpoint; zero-copy on CPU, cached on a GPU."""
+        """(rows, dim) gradients at one checkpoint; zero-copy on CPU, cached on a GPU.
+
+        An int8 store returns them dequantised to float32 (a new tensor each call
+        on CPU): for computing the preconditioning, not for scoring queries.
+        """
         device = torch.device(device)
         if device.type == "cpu":
+            if self.dtype == "int8":
+                return self.rows(index, slice(None))
             return as_tensor(self.gradients[index], self.dtype)
         key = (index, str(device))
         if key not in self._device_cache:
-            self._device_cache[key] = as_tensor(self.gradients[index], self.dtype).to(device)
+            self._device_cache[key] = self.checkpoint_gradients(index, "cpu").to(device)
         return self._device_cache[key]
+
+    def rows(self, index: int, rows) -> torch.Tensor:
+        """Some rows' gradients at checkpoint ``index`` as float32 (dequantised for int8)."""
+        if self.dtype == "int8":
+            from .quantize import dequantize_blocks
+
+            return dequantize_blocks(self.gradients[index][rows], self.scales[index][rows], self.layout)
+        return as_tensor(self.gradients[index], self.dtype)[rows].float()
 
     def to(self, device: torch.device | str) -> "GradientStore":
         """Keep every checkpoint's gradients on ``device`` (a GPU) for fast queries."""
@@ -214,9 +264,20 @@ def default_store_path(loaded: LoadedModel, training: TrainingSet, settings: Sto
     """Keyed by everything except the rows, so an edited file reuses its old store."""
     from .paths import cache_dir
 
-    key = hashlib.sha256(
-        (settings_hash(loaded, training, settings) + str(Path(training.path).resolve())).encode()
-    ).hexdigest()[:24]
+    if settings.plan is not None and settings.plan.auto:
+        # Named by the request ("auto"), not its outcome: a store whose plan changes replaces its file.
+        payload = {
+            "version": VERSION,
+            "base": loaded.base_fingerprint,
+            "checkpoints": [c.fingerprint for c in loaded.checkpoints],
+            "lora": loaded.lora_names,
+            "format": training.format.to_dict(),
+            "settings": settings.path_key(),
+        }
+        settings_key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    else:
+        settings_key = settings_hash(loaded, training, settings)
+    key = hashlib.sha256((settings_key + str(Path(training.path).resolve())).encode()).hexdigest()[:24]
     return cache_dir("stores") / f"{key}.lgs"
 
 
@@ -225,7 +286,20 @@ def open_store(path: str | Path) -> GradientStore:
     header, arrays = read_array_file(path)
     if header.get("version") != VERSION or "gradients" not in arrays:
         raise StoreError(f"{path} was written by another version of Lens; delete it to rebuild")
-    return GradientStore(path, header, GradientLayout.from_list(header["layout"]), arrays["gradients"], arrays["losses"])
+    if header.get("dtype") == "int8" and "scales" not in arrays:
+        raise StoreError(f"{path} is an int8 store without scales; delete it to rebuild")
+    return GradientStore(path, header, GradientLayout.from_list(header["layout"]), arrays["gradients"], arrays["losses"], arrays.get("scales"))
+
+
+def peek_header(path: str | Path) -> dict | None:
+    """The header of the store file at ``path``, or None if there is no readable one."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return read_array_file(path)[0]
+    except StoreError:
+        return None
 
 
 def build_store(
@@ -269,7 +343,9 @@ def build_store(
         "version": VERSION,
         "dtype": settings.dtype,
         "layout": layout.to_list(),
-        "projection": None if computer.projection is None else {"dim": settings.projection_dim, "seed": settings.projection_seed},
+        "projection": None if computer.projection is None else {"dim": settings.projection_dim, "seed": settings.projection_seed, "kind": computer.projection.KIND},
+        "source_dim": computer.layout.dim,
+        "plan": settings.plan_header(),
         "checkpoints": [{"name": c.name, "fingerprint": c.fingerprint} for c in loaded.checkpoints],
         "base_fingerprint": loaded.base_fingerprint,
         "format": training.format.to_dict(),
@@ -283,14 +359,13 @@ def build_store(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        out = create_array_file(
-            tmp,
-            header,
-            [
-                ArraySpec("gradients", (n_ckpt, len(hashes), layout.dim), settings.dtype),
-                ArraySpec("losses", (n_ckpt, len(hashes)), "float32"),
-            ],
-        )
+        specs = [
+            ArraySpec("gradients", (n_ckpt, len(hashes), layout.dim), settings.dtype),
+            ArraySpec("losses", (n_ckpt, len(hashes)), "float32"),
+        ]
+        if settings.dtype == "int8":
+            specs.append(ArraySpec("scales", (n_ckpt, len(hashes), len(layout.blocks)), "float32"))
+        out = create_array_file(tmp, header, specs)
         if previous is not None:
             reuse = [(i, old_index[h]) for i, h in enumerate(hashes) if h in old_index]
             if reuse:
@@ -299,6 +374,8 @@ def build_store(
                 for c in range(n_ckpt):
                     out["gradients"][c, new_i] = previous.gradients[c, old_i]
                     out["losses"][c, new_i] = previous.losses[c, old_i]
+                    if "scales" in out:
+                        out["scales"][c, new_i] = previous.scales[c, old_i]
         _compute_rows(loaded, training, computer, settings, missing, out, progress)
         for array in out.values():
             if isinstance(array, np.memmap):
@@ -335,7 +412,14 @@ def _compute_rows(
                     return computer.example_gradients(checkpoint.lora_weights, [e.input_ids for e in exs], [e.target_mask for e in exs])
 
             def store_batch(batch: list[int], grads: torch.Tensor) -> None:
-                out["gradients"][c, batch] = to_storage(grads, settings.dtype)
+                if settings.dtype == "int8":
+                    from .quantize import quantize_blocks
+
+                    q, scales = quantize_blocks(grads, computer.output_layout)
+                    out["gradients"][c, batch] = q.numpy()
+                    out["scales"][c, batch] = scales.numpy()
+                else:
+                    out["gradients"][c, batch] = to_storage(grads, settings.dtype)
                 bar.update(len(batch))
 
             run_batches(compute, batches, store_batch, settings.batch_size)

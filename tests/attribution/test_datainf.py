@@ -68,6 +68,23 @@ def test_datainf_matches_the_papers_formula(store_and_query, damping):
     np.testing.assert_allclose((-(rows @ v)).double().numpy(), expected[:3], rtol=1e-3, atol=1e-5 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("precondition", [True, False])
+def test_attributor_scores_match_the_papers_formula(attributor, precondition):
+    # End to end: the query's gradients and the store at every checkpoint, through
+    # the Attributor's precomputed (one pass) and direct (formula) routes.
+    target = attributor.target("What is the capital of Dratanane?", "Shaloa.", "Shaloa")
+    saved = attributor.precondition
+    try:
+        attributor.precondition = precondition
+        got = attributor.scores("What is the capital of Dratanane?", "Shaloa.", "Shaloa")
+    finally:
+        attributor.precondition = saved
+    for c, v in enumerate(attributor.query_gradients(target)):
+        expected = paper_datainf_slow(attributor.store.checkpoint_gradients(c).float(), v, attributor.store.layout, "norm")
+        np.testing.assert_allclose(got.per_checkpoint[c], expected, rtol=1e-3, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(got.scores, got.per_checkpoint.mean(0))
+
+
 def test_preconditioning_gram_and_feature_routes_agree():
     # n > d_l uses the d_l x d_l route, n <= d_l the n x n Gram route.
     gen = torch.Generator().manual_seed(0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
@@ -141,16 +143,60 @@ def test_training_row_longer_than_the_context(attributor, tmp_path):
         load_training_set(path, attributor.training.format, attributor.loaded.tokenizer, attributor.loaded.max_length)
 
 
-def test_out_of_memory_names_a_batch_size(attributor, train_copy, tmp_path, monkeypatch):
-    def no_memory(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+@contextmanager
+def address_space_limited_to(extra_bytes: int):
+    """Let this process allocate only ``extra_bytes`` more (RLIMIT_AS): a real out-of-memory."""
+    resource = pytest.importorskip("resource")
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        pytest.skip("needs /proc/self/status (Linux)")
+    in_use = int(next(line for line in status.read_text().splitlines() if line.startswith("VmSize")).split()[1]) * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = in_use + extra_bytes
+    if hard != resource.RLIM_INFINITY and hard < limit:
+        pytest.skip("the hard address-space limit is already lower")
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
-    monkeypatch.setattr(attributor.computer, "example_gradients", no_memory)
-    training = load_training_set(train_copy, attributor.training.format, attributor.loaded.tokenizer, attributor.loaded.max_length)
-    with pytest.raises(OutOfMemoryError, match="--batch-size 16") as info:
-        build_store(attributor.loaded, training, attributor.computer, StoreSettings(batch_size=32), tmp_path / "s.lgs", progress=False)
-    assert info.value.batch_size_to_try == 16
-    assert not (tmp_path / "s.lgs").exists()  # no half-written store is left behind
+
+def test_running_out_of_memory_names_a_batch_size(attributor, tmp_path):
+    # 4,096 rows of nearly the whole context (64 tokens) in one vectorised batch need
+    # ~300 MB for the logits alone (vocabulary 300) and as much again for their
+    # log-softmax; the process may allocate 128 MB more than the store file it maps:
+    # torch's CPU allocator fails.
+    path = tmp_path / "big.jsonl"
+    words = []
+    while True:
+        path.write_text(json.dumps({"prompt": PROMPT, "response": " ".join(words + ["the"])}) + "\n")
+        probe = load_training_set(path, attributor.training.format, attributor.loaded.tokenizer, 10_000)
+        if len(probe.examples[0].input_ids) > attributor.loaded.max_length:
+            break
+        words.append("the")
+    path.write_text((json.dumps({"prompt": PROMPT, "response": " ".join(words)}) + "\n") * 4096)
+    training = load_training_set(path, attributor.training.format, attributor.loaded.tokenizer, attributor.loaded.max_length)
+    store = tmp_path / "s.lgs"
+    mapped = 4096 * len(attributor.loaded.checkpoints) * attributor.computer.layout.dim * 4  # the store file is memory-mapped
+    with address_space_limited_to(mapped + (128 << 20)), pytest.raises(OutOfMemoryError, match="--batch-size 2048") as info:
+        build_store(attributor.loaded, training, attributor.computer, StoreSettings(batch_size=4096), store, progress=False)
+    assert info.value.batch_size_to_try == 2048
+    assert not store.exists() and not list(tmp_path.glob("s.lgs.*"))  # no half-written store is left behind
+
+
+@pytest.mark.parametrize("message", [
+    "CUDA out of memory. Tried to allocate 2.00 GiB",  # CUDA
+    "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate 419430400 bytes. "
+    "Error code 12 (Cannot allocate memory)",  # torch's CPU allocator on Linux (what the test above provokes)
+    "DefaultCPUAllocator: not enough memory: you tried to allocate 419430400 bytes.",  # on Windows
+])
+def test_every_allocator_message_counts_as_out_of_memory(message):
+    from lens_engine.attribution.gradients import is_out_of_memory
+
+    assert is_out_of_memory(RuntimeError(message))
+    assert is_out_of_memory(torch.OutOfMemoryError(message))
+    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
 
 
 def test_cli_reports_errors_with_exit_code_2(tiny_demo, tmp_path, capsys):

@@ -100,8 +100,92 @@ def test_projected_store_scores_like_the_full_one(tiny_demo, tmp_path):
     dim = full.store.layout.dim // 2
     projected = Attributor.from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, projection=dim,
                                         store_path=tmp_path / "p.lgs", progress=False)
-    assert projected.store.header["projection"] == {"dim": dim, "seed": 0}
+    assert projected.store.header["projection"] == {"dim": dim, "seed": 0, "kind": "sparse-sign-4"}
     assert abs(projected.store.layout.dim - dim) <= len(full.store.layout.blocks)
     a = full.scores("What is the capital of Dratanane?", "Shaloa.", method="graddot").scores
     b = projected.scores("What is the capital of Dratanane?", "Shaloa.", method="graddot").scores
     assert spearmanr(a, b)[0] > 0.8
+
+
+# -- invalidation: what makes every row recompute -------------------------------------
+
+
+def _from_folders(base, adapter, train, path, **kwargs):
+    from lens_engine.attribution import Attributor
+
+    return Attributor.from_folders(base, adapter, train, store_path=path, progress=False, **kwargs)
+
+
+def _perturbed_safetensors(src, dest, scale=1e-2):
+    """A copy of a safetensors file with every floating tensor changed a little."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = {k: v.clone() for k, v in load_file(str(src)).items()}
+    gen = torch.Generator().manual_seed(0)
+    changed = {k: (v + scale * torch.randn(v.shape, generator=gen).to(v.dtype)) if v.is_floating_point() else v for k, v in tensors.items()}
+    tmp = dest.with_name(dest.name + ".tmp")
+    save_file(changed, str(tmp), metadata={"format": "pt"})
+    tmp.replace(dest)
+
+
+def test_changed_store_settings_recompute_every_row(tiny_demo, tmp_path):
+    path = tmp_path / "s.lgs"  # one file, as `--store` gives it
+    first = _from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, path, store_dtype="float32", projection=None)
+    n = len(first.training)
+    assert first.store.stats.computed_rows == n
+    for kwargs in ({"store_dtype": "bfloat16", "projection": None}, {"store_dtype": "bfloat16", "projection": 64},
+                   {"store_dtype": "bfloat16", "projection": 64, "projection_seed": 1}):
+        again = _from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, path, **kwargs)
+        assert again.store.stats.computed_rows == n, kwargs
+        assert _from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, path, **kwargs).store.stats.computed_rows == 0
+    # The batch size does not change the gradients: the store is reused.
+    same = _from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, path, store_dtype="bfloat16", projection=64,
+                         projection_seed=1, batch_size=3)
+    assert same.store.stats.computed_rows == 0
+
+
+def test_a_changed_training_format_recomputes_every_row(tiny_demo, tmp_path):
+    path = tmp_path / "s.lgs"
+    first = _from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, path)
+    other = _from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, path, template="Q: {prompt}\nA:")
+    assert other.store.stats.computed_rows == len(first.training)
+    assert other.training.examples[0].input_ids != first.training.examples[0].input_ids
+
+
+def test_a_changed_adapter_or_checkpoint_recomputes_every_row(tiny_demo, tmp_path):
+    import shutil
+
+    path = tmp_path / "s.lgs"
+    first = _from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, path)
+    n = len(first.training)
+    # Fewer checkpoints: a different set of gradients.
+    one = [first.loaded.checkpoints[0].path]
+    assert _from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, path, checkpoints=one).store.stats.computed_rows == n
+    # The same checkpoint folder with retrained (here: changed) weights.
+    changed = tmp_path / "changed-checkpoint"
+    shutil.copytree(one[0], changed)
+    _perturbed_safetensors(one[0] / "adapter_model.safetensors", changed / "adapter_model.safetensors")
+    again = _from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, path, checkpoints=[changed])
+    assert again.store.stats.computed_rows == n
+    before = _from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, tmp_path / "b.lgs", checkpoints=one)
+    assert not np.array_equal(np.asarray(again.store.gradients[0]), np.asarray(before.store.gradients[0]))
+
+
+def test_a_changed_base_model_recomputes_every_row(tiny_demo, tmp_path):
+    import shutil
+
+    path = tmp_path / "s.lgs"
+    first = _from_folders(tiny_demo.base, tiny_demo.adapter, tiny_demo.train, path)
+    # Same architecture, other weights; the adapter copy has no lens_base.json (which would refuse this base).
+    base = tmp_path / "base"
+    shutil.copytree(tiny_demo.base, base)
+    for weights in base.glob("*.safetensors"):
+        _perturbed_safetensors(weights, weights)
+    adapter = tmp_path / "adapter"
+    shutil.copytree(tiny_demo.adapter, adapter)
+    for recorded in adapter.rglob("lens_base.json"):  # the adapter's and its checkpoints'
+        recorded.unlink()
+    other = _from_folders(base, adapter, tiny_demo.train, path)
+    assert other.loaded.base_fingerprint != first.loaded.base_fingerprint
+    assert other.store.stats.computed_rows == len(first.training)
+    assert other.store.header["base_fingerprint"] == other.loaded.base_fingerprint
