@@ -249,13 +249,17 @@ class GradientStore:
 
 
 def settings_hash(loaded: LoadedModel, training: TrainingSet, settings: StoreSettings) -> str:
+    return _hash_with(loaded, training, settings.key())
+
+
+def _hash_with(loaded: LoadedModel, training: TrainingSet, settings_key: object) -> str:
     payload = {
         "version": VERSION,
         "base": loaded.base_fingerprint,
         "checkpoints": [c.fingerprint for c in loaded.checkpoints],
         "lora": loaded.lora_names,
         "format": training.format.to_dict(),
-        "settings": settings.key(),
+        "settings": settings_key,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -266,15 +270,7 @@ def default_store_path(loaded: LoadedModel, training: TrainingSet, settings: Sto
 
     if settings.plan is not None and settings.plan.auto:
         # Named by the request ("auto"), not its outcome: a store whose plan changes replaces its file.
-        payload = {
-            "version": VERSION,
-            "base": loaded.base_fingerprint,
-            "checkpoints": [c.fingerprint for c in loaded.checkpoints],
-            "lora": loaded.lora_names,
-            "format": training.format.to_dict(),
-            "settings": settings.path_key(),
-        }
-        settings_key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        settings_key = _hash_with(loaded, training, settings.path_key())
     else:
         settings_key = settings_hash(loaded, training, settings)
     key = hashlib.sha256((settings_key + str(Path(training.path).resolve())).encode()).hexdigest()[:24]
