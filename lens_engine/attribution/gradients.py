@@ -169,6 +169,27 @@ def attention_implementation(model: torch.nn.Module, name: str | None):
         config._attn_implementation = old
 
 
+# Below this many parameters a model's kernels are tiny, and one query's gradient runs
+# on one intra-op thread: waking a second costs more than it gains (demo model, 3
+# checkpoints: 29 ms on one thread, 53 ms on two, with OMP_WAIT_POLICY=PASSIVE as the
+# server runs). Scoring the store, a long memory-bound product, keeps every thread.
+SMALL_MODEL_PARAMETERS = 50_000_000
+
+
+@contextmanager
+def one_torch_thread(when: bool = True):
+    """torch's intra-op threads limited to one inside (when ``when``)."""
+    before = torch.get_num_threads()
+    if not when or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class GradientComputer:
     """Computes LoRA gradients for a frozen peft model, for any set of LoRA weights."""
 
@@ -188,6 +209,7 @@ class GradientComputer:
         params = dict(model.named_parameters())
         self.layout = GradientLayout.from_sizes(self.names, [params[n].numel() for n in self.names])
         self.device = next(model.parameters()).device
+        self.small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
         self._per_example = vmap(grad(lambda lora, ids, m: _training_loss(model, lora, ids, m)), in_dims=(None, 0, 0))
         self._query = grad(lambda lora, ids, w: masked_logprob(model, lora, ids, w))
         self._per_token = vmap(self._query, in_dims=(None, None, 0))
@@ -213,7 +235,7 @@ class GradientComputer:
     def query_gradient(self, lora: dict[str, torch.Tensor], input_ids: Sequence[int], weights: Sequence[float]) -> torch.Tensor:
         """(dim,) gradient of the weighted sum of token log-probabilities."""
         ids, w = pad_right([input_ids], [weights], self.pad_id, self.device)
-        with attention_implementation(self.model, self.attention):
+        with attention_implementation(self.model, self.attention), one_torch_thread(self.small):
             return self._finish(self._query(lora, ids[0], w[0]), batched=False)
 
     def query_gradient_per_checkpoint(
@@ -221,7 +243,7 @@ class GradientComputer:
     ) -> torch.Tensor:
         """(checkpoints, dim): the query gradient under each checkpoint's LoRA weights."""
         ids, w = pad_right([input_ids], [weights], self.pad_id, self.device)
-        with attention_implementation(self.model, self.attention):
+        with attention_implementation(self.model, self.attention), one_torch_thread(self.small):
             return self._finish(self._per_checkpoint(stacked_lora, ids[0], w[0]), batched=True)
 
     def token_gradients(self, lora: dict[str, torch.Tensor], input_ids: Sequence[int], positions: Sequence[int]) -> torch.Tensor:
@@ -229,7 +251,7 @@ class GradientComputer:
         ids, _ = pad_right([input_ids], [[0] * len(input_ids)], self.pad_id, self.device)
         onehots = torch.zeros(len(positions), len(input_ids), device=self.device)
         onehots[torch.arange(len(positions)), torch.as_tensor(list(positions))] = 1.0
-        with attention_implementation(self.model, self.attention):
+        with attention_implementation(self.model, self.attention), one_torch_thread(self.small):
             return self._finish(self._per_token(lora, ids[0], onehots), batched=True)
 
 

@@ -34,12 +34,11 @@ kernel's pass.
 from __future__ import annotations
 
 import functools
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 
-from .gradients import GradientLayout
+from .gradients import GradientLayout, one_torch_thread
 
 PAD = 64  # the kernel needs the inner dimension to be a multiple of 16 (it crashes otherwise)
 CHUNK_ROWS = 2048
@@ -94,18 +93,6 @@ def dequantize_blocks(q: np.ndarray | torch.Tensor, scales: np.ndarray | torch.T
 
 # ---------------------------------------------------------------------------
 # The matrices a query multiplies
-
-
-@contextmanager
-def _one_thread():
-    before = torch.get_num_threads()
-    if before > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if before > 1:
-            torch.set_num_threads(before)
 
 
 def _absmax_scale(rows: torch.Tensor) -> torch.Tensor:
@@ -209,7 +196,7 @@ class Int8Matrix:
             out = torch.ops.aten._weight_int8pack_mm(xs, self.q, self.row_scales).t().double()
         if refine and self.residual is not None and len(self):
             k = min(refine, max(16, REFINE_VALUES // max(1, self.dim)), len(self))
-            with _one_thread():  # small gathers: waking a second thread costs more than they do
+            with one_torch_thread():  # small gathers: waking a second thread costs more than they do
                 for j in range(out.shape[1]):
                     idx = torch.cat([out[:, j].topk(k).indices, (-out[:, j]).topk(k).indices]).unique()
                     out[idx, j] = self._refined(idx, cols[:, j])

@@ -82,8 +82,7 @@ async def on_model_thread(ls, work: Callable[[Callable[[], bool]], T]) -> T:
             loop.call_soon_threadsafe(publish_outliers, ls)
         if cancelled.is_set():
             raise Cancelled()
-        with session.query_threads():
-            return work(cancelled.is_set)
+        return work(cancelled.is_set)  # the engine runs a small model's gradients on one thread
 
     future = loop.run_in_executor(_executor, call)
     try:
