@@ -31,7 +31,7 @@ from .datainf import (
     datainf_scores,
     self_influence,
 )
-from .gradients import GradientComputer, RandomProjection, masked_logprob
+from .gradients import GradientComputer, RandomProjection, masked_logprob, torch_threads, LARGE_SCORING_VALUES
 from .lexical import BM25Index, longest_shared_run, shared_spans, tfidf_keywords
 from .models import LoadedModel, load_model
 from .policy import CPU_QUERY_BUDGET, GPU_QUERY_BUDGET, MiB, StorePlan, plan_store
@@ -107,6 +107,9 @@ class Attributor:
         self._row_norms: dict[int, torch.Tensor] = {}
         self._self_influence: dict[tuple[str, int], np.ndarray] = {}
         self._stacked_lora: dict[str, torch.Tensor] | None = None
+        # A caller may run queries on one thread (the server does, for small models);
+        # scoring a large store is a long memory-bound pass that every thread speeds up.
+        self._scoring_threads = torch.get_num_threads()
 
     # -- construction ----------------------------------------------------------
 
@@ -297,6 +300,11 @@ class Attributor:
         """(checkpoints, n) scores for one query's gradients, or (checkpoints, n, Q)
         when each checkpoint's entry is a (D, Q) matrix of Q queries."""
         damping = damping or self.damping
+        big = len(self.store) * self.store.layout.dim >= LARGE_SCORING_VALUES
+        with torch_threads(self._scoring_threads if big else None):
+            return self._gradient_scores(query_grads, method, damping)
+
+    def _gradient_scores(self, query_grads: list[torch.Tensor], method: str, damping: Damping) -> np.ndarray:
         out = []
         for c, v in enumerate(query_grads):
             if method == "datainf":

@@ -176,18 +176,28 @@ def attention_implementation(model: torch.nn.Module, name: str | None):
 SMALL_MODEL_PARAMETERS = 50_000_000
 
 
+# A scoring pass over at least this many stored values (rows × dimension, per checkpoint)
+# gets every thread the Attributor was made with; below it, the threads the caller set.
+LARGE_SCORING_VALUES = 4_000_000
+
+
 @contextmanager
-def one_torch_thread(when: bool = True):
-    """torch's intra-op threads limited to one inside (when ``when``)."""
+def torch_threads(n: int | None):
+    """torch's intra-op threads set to ``n`` inside (None: leave them)."""
     before = torch.get_num_threads()
-    if not when or before == 1:
+    if n is None or n == before:
         yield
         return
-    torch.set_num_threads(1)
+    torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def one_torch_thread(when: bool = True):
+    """torch's intra-op threads limited to one inside (when ``when``)."""
+    return torch_threads(1 if when else None)
 
 
 class GradientComputer:

@@ -82,7 +82,8 @@ async def on_model_thread(ls, work: Callable[[Callable[[], bool]], T]) -> T:
             loop.call_soon_threadsafe(publish_outliers, ls)
         if cancelled.is_set():
             raise Cancelled()
-        return work(cancelled.is_set)  # the engine runs a small model's gradients on one thread
+        with session.query_threads():
+            return work(cancelled.is_set)
 
     future = loop.run_in_executor(_executor, call)
     try:
