@@ -276,10 +276,13 @@ def csv_text(texts: list[str]) -> str:
     return buf.getvalue()
 
 
-REWARM_VARIANTS = {  # name -> Settings changes (semantic on in all)
+REWARM_VARIANTS = {  # name -> Settings changes (semantic on in all); "freeze" is analyze_text's
     "all but clusters": dict(clusters=False),
     "all, with clusters": dict(clusters=True),
     "findings only (no scores, no clusters: the server's diagnostics pass)": dict(clusters=False, scores=False),
+    # The server also freezes each analysis's objects out of the garbage collector
+    # (collector_paused(freeze=True)); without it, switching the collector back on walks them.
+    "findings only, objects frozen as the server runs it": dict(clusters=False, scores=False, freeze=True),
 }
 
 
@@ -304,9 +307,11 @@ def run_rewarm(corpus: Corpus, repeats: int, semantic: bool) -> None:
             row = rng.randrange(len(texts))
             texts[row] = perturb(texts[row], rng, 1) + f" (take {name[:3]}{rep})"  # new content: a cache miss
             text = csv_text(texts)
+            options = dict(changes)
+            freeze = options.pop("freeze", False)
             seconds, result = timed(lambda: analyze_text(text, path="bench.csv",
-                                                         settings=settings(semantic=semantic, **changes),
-                                                         store=store))
+                                                         settings=settings(semantic=semantic, **options),
+                                                         store=store, freeze=freeze))
             results[name].append(seconds * 1000)
             stages[name].append(with_rest(result.timings))
         print(f"{name}: {fmt_runs(results[name], 'ms', 0)}; load {load_average()}", flush=True)
