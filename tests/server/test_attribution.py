@@ -25,6 +25,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from lsp_helpers import BASE_SETTINGS, open_and_wait
+from server.params import as_dict  # the server's own: namedtuples from pygls as plain dicts
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(tempfile.mkdtemp(prefix="lens-attr-cache-"))
@@ -114,14 +115,6 @@ def text_at(text: str, rng: dict) -> str:
 
 async def request(client, method: str, params: dict, timeout: float = 180):
     return await asyncio.wait_for(client.protocol.send_request_async(method, params), timeout)
-
-
-def as_dict(obj):
-    if hasattr(obj, "_asdict"):
-        return {k: as_dict(v) for k, v in obj._asdict().items()}
-    if isinstance(obj, list):
-        return [as_dict(v) for v in obj]
-    return obj
 
 
 async def test_attribute_a_selection_then_from_the_cache(client):
