@@ -39,8 +39,15 @@ independently of Lens, by these rules:
   on tag sequences) to those of at least 4 other rows flagged with the same
   template id (so the flagged rows really share a tag sequence);
 * semantic: the pair is also a verified exact/near pair, or both rows copy the
-  same seed (or one is that seed) — a lower bound: other flagged pairs may be
-  right but are not checkable here.
+  same seed (or one is that seed), or both rows make the same request once a
+  request frame is taken off each: a leading opener that only asks ("show me",
+  "I'm looking for") and a trailing closer that only signs off (", cheers",
+  " pls"), from the generator's own lists (``REQUEST_OPENERS`` and
+  ``SIGN_OFF_CLOSERS`` below; openers and closers that add content, such as
+  "my friend wants" or ", ideally on vinyl", are not taken off), so "dub duets" /
+  "show me dub duets" is the same request.  A lower bound: other flagged pairs
+  may be right ("songs for a gloomy trip" / "songs for a gloomy journey") but
+  are not checkable here.
 
 Everything else is a false positive.  Precision = (matched + incidental) /
 predicted; recall = planted units found / planted units.  The report lists
@@ -73,6 +80,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from lens_engine.sample_data import (  # noqa: E402
+    CLOSERS,
+    OPENERS,
     SEED_TAG,
     TAG_COLUMN,
     PlantedDataset,
@@ -87,6 +96,46 @@ Pair = tuple[int, int]
 PHRASE_CODES = ("repeated-phrase", "repeated-opening", "repeated-ending")
 ASSERTED_TYPES = ("exact-duplicate", "near-duplicate", "seed-copy", "syntactic-template", "repeated-phrase")
 EXAMPLES_KEPT = 8
+
+# The generator's openers and closers that carry no content of their own: a row and the same
+# row behind another of them make the same request.  The rest ("my friend wants", "tonight
+# calls for", "lately I only want", "who does good", "tips for finding"; ", ideally on vinyl",
+# " (no mainstream stuff)", ", the weirder the better", ", nothing too long", ", no skips")
+# ask for someone else, for something else or for less, so they stay.
+REQUEST_OPENERS: tuple[str, ...] = (
+    "I'm looking for", "looking for", "any recommendations for", "could you suggest", "need", "searching for",
+    "help me find", "point me to", "show me", "I'd love some", "recommend", "dig up", "craving", "in need of",
+    "hook me up with", "suggestions for", "on the hunt for", "give me", "where can I find", "got any",
+    "hit me with", "know any", "I want", "queue up", "play me", "compile", "list", "build me a playlist of",
+    "surprise me with", "trying to find", "pull together",
+)
+SIGN_OFF_CLOSERS: tuple[str, ...] = (
+    "?", ", thanks", ", surprise me", "; go wild", " - any ideas?", " :)", ", cheers", "!!", ", for real",
+    " (asking for a friend)", ", be honest", ", old or new", " - go", ", whatever era", "... thoughts?",
+    ", open to anything", " pls", " - thank you!", " (long story)",
+)
+assert set(REQUEST_OPENERS) <= set(OPENERS) and set(SIGN_OFF_CLOSERS) <= set(CLOSERS)
+_OPENER_FORMS = sorted({normalize(o) for o in REQUEST_OPENERS}, key=len, reverse=True)
+_CLOSER_FORMS = sorted({normalize(c) for c in SIGN_OFF_CLOSERS}, key=len, reverse=True)
+_DECORATIONS = ("🎧 ", "🎶 ", "🔥 ")
+
+
+def request_core(text: str) -> str:
+    """The normalised request without a leading emoji, one content-free opener and one
+    sign-off closer (each taken off once, longest first), e.g. "show me dub duets, cheers"
+    → "dub duets"."""
+    core = normalize(text)
+    for mark in _DECORATIONS:
+        core = core.removeprefix(mark)
+    for closer in _CLOSER_FORMS:
+        if core.endswith(closer) and len(core) > len(closer):
+            core = core[: -len(closer)].strip()
+            break
+    for opener in _OPENER_FORMS:
+        if core.startswith(opener + " "):
+            core = core[len(opener) + 1:].strip()
+            break
+    return core
 
 
 @dataclass(frozen=True)
@@ -308,11 +357,13 @@ class Scorer:
         planted = {_pair(a, b) for a, b in self.ds.semantic_duplicate_pairs}
         predicted = {_pair(f["row"], r["row"]) for f in _findings(report, "semantic-duplicate")
                      for r in f.get("related", []) if r["row"] != f["row"]}
-        # Rows that copy the same seed (or are that seed) say the same thing by construction.
+        # Rows that copy the same seed (or are that seed) say the same thing by construction,
+        # and so do rows that are one request behind different content-free frames.
         copied_seed = {copy: seed for seed, copy in self.ds.seed_copy_pairs} | {s: s for s in self.ds.seed_rows}
         return self.score_pairs("semantic-duplicate", "row pair", planted, predicted,
                                 lambda p: self.similarity(*p) >= self.v.near_similarity
-                                or copied_seed.get(p[0], -1) == copied_seed.get(p[1], -2))
+                                or copied_seed.get(p[0], -1) == copied_seed.get(p[1], -2)
+                                or request_core(self.texts[p[0]]) == request_core(self.texts[p[1]]))
 
     # -- seeds -----------------------------------------------------------------
 

@@ -27,13 +27,24 @@ pass three tests (``DuplicateRule``), each on the cosine distance d = 1 - cos:
   cosine, so the more wording they share, the closer in meaning they must be:
   "in other words" means other words.
 
-All three use only the pair's cosine, its words and each row's k-th neighbour,
+Two vetoes, on the words alone, cover what a sentence embedding hardly sees:
+
+* figures: the rows name different figures (years, decades, counts: "the late
+  70s" / "the 1980s"), or one names a figure the other lacks.  MiniLM puts
+  "exotica from the late 70s" and "the late 80s exotica" at cosine 0.88;
+* qualifier: one row is the other word for word plus a trailing qualifier of at
+  least ``qualifier_words`` words ("vibraphone solos" / "vibraphone solos with
+  gentle vocals", cosine 0.91): a narrower request, not the same one in other
+  words (a one-word tail, "indie pop" / "indie pop music", still passes).
+
+All of it uses only the pair's cosine, its words and each row's k-th neighbour,
 so ``SemanticIndex`` keeps them across analyses and an edit re-scores one row.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from contextlib import nullcontext
@@ -67,6 +78,7 @@ DEFAULT_DUPLICATE_THRESHOLD = 0.8  # cosine floor
 DEFAULT_NEIGHBOURS = 4  # k of the local scale: groups of up to k rewordings still pass
 DEFAULT_NEIGHBOUR_RATIO = 0.5
 DEFAULT_WORDING_RATIO = 0.3
+DEFAULT_QUALIFIER_WORDS = 2  # the shortest qualifier: a preposition and a noun ("with vocals")
 
 # A block of the similarity matrix holds at most this many float32 cells (~64 MB).
 _BLOCK_CELLS = 16_000_000
@@ -167,33 +179,51 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DuplicateRule:
-    """When two rows are semantic duplicates: the three tests of the module docstring.
+    """When two rows are semantic duplicates: the three tests and two vetoes of the module docstring.
 
-    A ratio of 0 switches its test off (``DuplicateRule(0.92, neighbour_ratio=0,
-    wording_ratio=0)`` is the plain cosine threshold Lens used before).
+    A ratio of 0 switches its test off, ``figures=False`` and ``qualifier_words=0``
+    the vetoes (``DuplicateRule(0.92, neighbour_ratio=0, wording_ratio=0,
+    figures=False, qualifier_words=0)`` is the plain cosine threshold Lens used before).
     """
 
     threshold: float = DEFAULT_DUPLICATE_THRESHOLD
     neighbours: int = DEFAULT_NEIGHBOURS
     neighbour_ratio: float = DEFAULT_NEIGHBOUR_RATIO
     wording_ratio: float = DEFAULT_WORDING_RATIO
+    figures: bool = True
+    qualifier_words: int = DEFAULT_QUALIFIER_WORDS
 
     def __post_init__(self) -> None:
         if int(self.neighbours) != self.neighbours or self.neighbours < 1:
             raise ValueError(f"semantic_neighbours must be a whole number ≥ 1, not {self.neighbours!r}")
         if self.neighbour_ratio < 0 or self.wording_ratio < 0:
             raise ValueError("semantic_neighbour_ratio and semantic_wording_ratio must be ≥ 0 (0: test off)")
+        if int(self.qualifier_words) != self.qualifier_words or self.qualifier_words < 0:
+            raise ValueError(f"qualifier_words must be a whole number ≥ 0 (0: veto off), "
+                             f"not {self.qualifier_words!r}")
 
     def keep(self, cosine: np.ndarray, scale_a: np.ndarray, scale_b: np.ndarray,
-             wording: np.ndarray) -> np.ndarray:
-        """Which pairs pass, given their cosines, both rows' local scales and their word overlap."""
+             wording: np.ndarray, vetoed: np.ndarray | None = None) -> np.ndarray:
+        """Which pairs pass, given their cosines, both rows' local scales, their word overlap
+        and whether a veto (:meth:`vetoes`, on their words) struck them."""
         distance = 1.0 - cosine
         ok = cosine >= self.threshold
         if self.neighbour_ratio > 0:
             ok &= distance <= self.neighbour_ratio * np.sqrt(scale_a * scale_b)
         if self.wording_ratio > 0:
             ok &= distance <= self.wording_ratio * (1.0 - wording)
+        if vetoed is not None:
+            ok &= ~np.asarray(vetoed, dtype=bool)
         return ok
+
+    def vetoes(self, a: Sequence[str], b: Sequence[str], figures_a: frozenset[str] | None = None,
+               figures_b: frozenset[str] | None = None) -> bool:
+        """Whether the words of two rows (``content_words``) rule the pair out whatever its cosine
+        (``figures_a``/``figures_b``: the rows' :func:`figures`, when already known)."""
+        if self.figures:
+            if (figures(a) if figures_a is None else figures_a) != (figures(b) if figures_b is None else figures_b):
+                return True
+        return self.qualifier_words > 0 and adds_qualifier(a, b, self.qualifier_words)
 
 
 def duplicate_rule(settings) -> DuplicateRule:
@@ -212,6 +242,38 @@ def wording_similarity(a: Sequence[str], b: Sequence[str]) -> float:
     return Indel.normalized_similarity(a, b)
 
 
+_DIGITS = re.compile(r"\d+")
+_SPELLED_DECADES = {"twenties": "20", "thirties": "30", "forties": "40", "fifties": "50", "sixties": "60",
+                    "seventies": "70", "eighties": "80", "nineties": "90"}
+
+
+def figures(words: Sequence[str]) -> frozenset[str]:
+    """The figures a row names, from its words: digit runs without leading zeros, a 19xx year
+    as its last two digits and a spelled decade as its number, so "1980's", "80s", "mid-80s"
+    and "eighties" all name 80."""
+    out = set()
+    for word in words:
+        if word in _SPELLED_DECADES:
+            out.add(_SPELLED_DECADES[word])
+            continue
+        for run in _DIGITS.findall(word):
+            if len(run) == 4 and run.startswith("19"):
+                run = run[2:]
+            out.add(run.lstrip("0") or "0")
+    return frozenset(out)
+
+
+def adds_qualifier(a: Sequence[str], b: Sequence[str], min_words: int = DEFAULT_QUALIFIER_WORDS) -> bool:
+    """Whether the shorter word sequence occurs, word for word and in one run, in the longer
+    one with at least ``min_words`` more words after it (a trailing qualifier)."""
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    n = len(short)
+    if n == 0 or len(long) - n < min_words or short[0] not in long:
+        return False
+    short = tuple(short)
+    return any(tuple(long[p:p + n]) == short for p in range(len(long) - n - min_words + 1))
+
+
 def semantic_duplicates(
     embeddings: np.ndarray,
     rule: DuplicateRule = DuplicateRule(),
@@ -222,11 +284,12 @@ def semantic_duplicates(
 
     ``embeddings`` must be L2-normalised (as ``embed_texts`` returns them);
     every row is its own item (equal rows are not merged).  Without ``texts``
-    the wording test is off.  The same code as the incremental path: a fresh
-    :class:`SemanticIndex` given every row at once.
+    the wording test and the vetoes are off.  The same code as the incremental
+    path: a fresh :class:`SemanticIndex` given every row at once.
     """
     if texts is None:
-        rule = DuplicateRule(rule.threshold, rule.neighbours, rule.neighbour_ratio, wording_ratio=0)
+        rule = DuplicateRule(rule.threshold, rule.neighbours, rule.neighbour_ratio, wording_ratio=0,
+                             figures=False, qualifier_words=0)
     embeddings = np.asarray(embeddings, dtype=np.float32)
     index = SemanticIndex(rule, block_rows=block_rows)
     return index.pairs(list(range(len(embeddings))), embeddings, texts)
@@ -269,11 +332,12 @@ class SemanticIndex:
     Items are identified by key (equal keys are the same item).  For the keys of
     its latest call only, the index holds each item's k nearest other items (its
     local scale) and every pair at or above the rule's cosine floor, with the
-    pair's word overlap.  A call with a changed set drops the keys that left,
-    scores the new items against all (one block of rows), and recomputes the
-    nearest neighbours of just the items that lost one of theirs: a one-row edit
-    costs a few row × n products, not n².  A fresh index (the cold path) scores
-    all items against all in blocks; both paths reach the same state.
+    pair's word overlap and whether a veto strikes it.  A call with a changed set
+    drops the keys that left, scores the new items against all (one block of
+    rows), and recomputes the nearest neighbours of just the items that lost one
+    of theirs: a one-row edit costs a few row × n products, not n².  A fresh
+    index (the cold path) scores all items against all in blocks; both paths
+    reach the same state.
     """
 
     def __init__(self, rule: DuplicateRule, block_rows: int | None = None):
@@ -284,6 +348,7 @@ class SemanticIndex:
         self._slot: dict[Hashable, int] = {}
         self._keys: list[Hashable | None] = []
         self._words: list[tuple[str, ...]] = []
+        self._figures: list[frozenset[str]] = []  # figures(words), for the figure veto
         self._free: list[int] = []
         self._vectors = np.zeros((0, 0), dtype=np.float32)
         self._alive = np.zeros(0, dtype=bool)
@@ -293,6 +358,7 @@ class SemanticIndex:
         self._pair_slots = np.zeros((0, 2), dtype=np.int64)
         self._pair_cos = np.zeros(0, dtype=np.float64)
         self._pair_wording = np.zeros(0, dtype=np.float64)
+        self._pair_vetoed = np.zeros(0, dtype=bool)
         self._pair_live = np.zeros(0, dtype=bool)
         self._pair_count = 0
         self._pairs_of: dict[int, dict[int, int]] = {}  # slot -> {other slot: pair number}
@@ -341,6 +407,7 @@ class SemanticIndex:
             del self._slot[self._keys[slot]]
             self._keys[slot] = None
             self._words[slot] = ()
+            self._figures[slot] = frozenset()
             self._free.append(slot)
         gone = np.asarray(slots, dtype=np.int64)
         self._alive[gone] = False
@@ -358,6 +425,7 @@ class SemanticIndex:
             self._slot[key] = slot
             self._keys[slot] = key
             self._words[slot] = w
+            self._figures[slot] = figures(w)
             self._pairs_of[slot] = {}
         self._vectors[slots] = vectors
         self._alive[slots] = True
@@ -378,6 +446,7 @@ class SemanticIndex:
         self._top_slot = np.vstack([self._top_slot, np.full((size - old, k), -1, dtype=np.int64)])
         self._keys += [None] * (size - old)
         self._words += [()] * (size - old)
+        self._figures += [frozenset()] * (size - old)
         self._free += range(old, size)
 
     def _scores(self, slots: np.ndarray) -> np.ndarray:
@@ -430,6 +499,7 @@ class SemanticIndex:
             self._pair_slots[n] = (x, y)
             self._pair_cos[n] = cos
             self._pair_wording[n] = wording_similarity(self._words[x], self._words[y])
+            self._pair_vetoed[n] = self.rule.vetoes(self._words[x], self._words[y], self._figures[x], self._figures[y])
             self._pair_live[n] = True
             self._pairs_of[x][y] = self._pairs_of[y][x] = n
 
@@ -445,13 +515,15 @@ class SemanticIndex:
             live = np.arange(self._pair_count)
         size = max(1024, 2 * len(live))
         slots, cos, wording = self._pair_slots[live], self._pair_cos[live], self._pair_wording[live]
-        alive = self._pair_live[live]
+        vetoed, alive = self._pair_vetoed[live], self._pair_live[live]
         self._pair_slots = np.zeros((size, 2), dtype=np.int64)
         self._pair_cos = np.zeros(size, dtype=np.float64)
         self._pair_wording = np.zeros(size, dtype=np.float64)
+        self._pair_vetoed = np.zeros(size, dtype=bool)
         self._pair_live = np.zeros(size, dtype=bool)
         n = len(live)
-        self._pair_slots[:n], self._pair_cos[:n], self._pair_wording[:n], self._pair_live[:n] = slots, cos, wording, alive
+        self._pair_slots[:n], self._pair_cos[:n], self._pair_wording[:n] = slots, cos, wording
+        self._pair_vetoed[:n], self._pair_live[:n] = vetoed, alive
         self._pair_count = n
 
     def _refresh(self, slots: np.ndarray) -> None:
@@ -473,7 +545,8 @@ class SemanticIndex:
         live = np.flatnonzero(self._pair_live[:self._pair_count])
         a, b = self._pair_slots[live, 0], self._pair_slots[live, 1]
         scales = self.scales()
-        keep = live[self.rule.keep(self._pair_cos[live], scales[a], scales[b], self._pair_wording[live])]
+        keep = live[self.rule.keep(self._pair_cos[live], scales[a], scales[b], self._pair_wording[live],
+                                   self._pair_vetoed[live])]
 
         def positions(slot: int) -> list[int]:
             key = self._keys[slot]

@@ -15,14 +15,16 @@ from lens_engine.semantic import (
     SemanticIndex,
     SemanticIndexPool,
     _top_k,
+    adds_qualifier,
     content_words,
     embed_texts,
+    figures,
     normalize_rows,
     semantic_duplicates,
     wording_similarity,
 )
 
-PLAIN = DuplicateRule(0.8, neighbour_ratio=0, wording_ratio=0)  # the cosine floor alone
+PLAIN = DuplicateRule(0.8, neighbour_ratio=0, wording_ratio=0, figures=False, qualifier_words=0)  # the floor alone
 
 # A template with 36 fillings (rows that share a frame), three requests each said twice
 # in other words, and unrelated rows.
@@ -57,6 +59,44 @@ def test_rule_rejects_nonsense_settings():
         DuplicateRule(neighbours=0)
     with pytest.raises(ValueError, match="ratio"):
         DuplicateRule(wording_ratio=-1)
+    with pytest.raises(ValueError, match="qualifier_words"):
+        DuplicateRule(qualifier_words=-1)
+
+
+def words(text: str) -> tuple[str, ...]:
+    return content_words(text)
+
+
+def test_figures_read_years_decades_and_counts_alike():
+    assert figures(words("music from the 1980's")) == figures(words("80s bands")) == \
+        figures(words("the mid-80s")) == figures(words("eighties synth-pop")) == {"80"}
+    assert figures(words("jazz in the 1920s")) == figures(words("jazz of the roaring twenties")) == {"20"}
+    assert figures(words("top 10 songs of 2010")) == {"10", "2010"}
+    assert figures(words("quiet music")) == frozenset()
+
+
+def test_a_trailing_qualifier_makes_a_narrower_request():
+    assert adds_qualifier(words("vibraphone solos"), words("vibraphone solos with gentle vocals"))
+    assert adds_qualifier(words("Techno duets at a record store"), words("Techno duets"))  # either order
+    assert not adds_qualifier(words("indie pop"), words("indie pop music"))  # one word: no qualifier
+    assert not adds_qualifier(words("dub duets"), words("show me dub duets"))  # a frame before it
+    assert not adds_qualifier(words("songs about working-class life"),  # other words in between
+                              words("working-class songs about everyday life"))
+    assert not adds_qualifier((), words("anything at all here"))
+
+
+def test_vetoes_strike_pairs_whatever_their_cosine():
+    rule = DuplicateRule()
+    assert rule.vetoes(words("The late 80s exotica"), words("Underrated exotica from the late 70s"))
+    assert rule.vetoes(words("Motown records"), words("Motown records from the 1950s"))  # a figure more
+    assert not rule.vetoes(words("jazz in the 1920s"), words("jazz of the roaring twenties"))
+    assert rule.vetoes(words("vibraphone solos"), words("vibraphone solos with gentle vocals"))
+    assert not rule.vetoes(words("polka music for Oktoberfest"), words("Oktoberfest polka songs"))
+    off = DuplicateRule(figures=False, qualifier_words=0)
+    assert not off.vetoes(words("The late 80s exotica"), words("Underrated exotica from the late 70s"))
+    assert not off.vetoes(words("vibraphone solos"), words("vibraphone solos with gentle vocals"))
+    cos, scale, wording = np.full(2, 0.93), np.full(2, 0.4), np.full(2, 0.2)
+    assert rule.keep(cos, scale, scale, wording, np.array([False, True])).tolist() == [True, False]
 
 
 def test_wording_similarity_compares_words_in_order():
@@ -114,6 +154,18 @@ def test_template_mates_drop_out_and_rewordings_stay(embedding_model):
     assert len(template_pairs) <= 3 and all(c > 0.95 for _, _, c in template_pairs)
 
 
+def test_vetoed_pairs_drop_out_with_the_real_model(embedding_model):
+    narrower = [("vibraphone solos", "vibraphone solos with gentle vocals"),
+                ("The late 80s exotica", "Underrated exotica from the late 70s")]
+    texts = [t for pair in REWORDED + narrower for t in pair] + OTHER
+    embeddings = embed_texts(texts, embedding_model)
+    reworded = {(2 * p, 2 * p + 1) for p in range(len(REWORDED))}
+    vetoed = {(2 * p, 2 * p + 1) for p in range(len(REWORDED), len(REWORDED) + len(narrower))}
+    without_vetoes = semantic_duplicates(embeddings, DuplicateRule(figures=False, qualifier_words=0), texts)
+    assert {(i, j) for i, j, _ in without_vetoes} == reworded | vetoed  # MiniLM: cosine 0.88-0.91
+    assert {(i, j) for i, j, _ in semantic_duplicates(embeddings, DuplicateRule(), texts)} == reworded
+
+
 def random_rows(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str]]:
     """Rows with structure: a few dense clusters (template mates), close pairs, and noise."""
     centres = normalize_rows(rng.normal(size=(6, 48)))
@@ -122,7 +174,8 @@ def random_rows(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str]
                        rng.normal(size=(n, 48)))
     for i in range(0, n - 1, 9):  # close pairs
         vectors[i + 1] = vectors[i] + 0.2 * rng.normal(size=48) / 7
-    vocabulary = ["songs", "for", "a", "quiet", "evening", "music", "about", "rain", "loud", "night", "jazz"]
+    vocabulary = ["songs", "for", "a", "quiet", "evening", "music", "about", "rain", "loud", "night", "jazz",
+                  "80s", "1990s"]  # figures: the figure veto strikes some pairs, as trailing words do
     texts = [" ".join(rng.choice(vocabulary, size=rng.integers(2, 7))) for _ in range(n)]
     return normalize_rows(vectors), texts
 
