@@ -162,6 +162,7 @@ class ColumnResult:
     scores: object | None = None  # DiversityScores
     clusters: object | None = None  # ClusterHierarchy
     row_repetition: np.ndarray | None = None
+    diversity_state: object | None = field(default=None, repr=False, compare=False)  # DiversityState
 
     def to_dict(self) -> dict:
         return {
@@ -359,9 +360,11 @@ def _analyze_dataset(
             extra_seeds = read_seeds_file(seeds_path, column)
             in_file = seed_rows_by_text(texts, extra_seeds)
             seed_rows = sorted(set(seed_rows) | set(in_file))
-        result = _analyze_column(data, texts, settings, seed_rows, extra_seeds, store, progress, check, timings)
+        result = _analyze_column(data, texts, settings, seed_rows, extra_seeds, store, progress, check, timings,
+                                 path=reader.path)
         result_columns[column] = result
-        findings.extend(_column_findings(data, result, settings, seed_rows, read.rows))
+        memo = store.index(("findings", str(reader.path), column), FindingsMemo)
+        findings.extend(_column_findings(data, result, settings, seed_rows, read.rows, memo))
 
     findings.extend(_problem_findings(reader.problems, settings))
     suppressed = load_suppressions(Path(reader.path)) if reader.path else set()
@@ -402,11 +405,30 @@ def _analyze_column(
     progress: Progress | None,
     check: Callable[[], None],
     timings: dict[str, float],
+    path: str | None = None,
 ) -> ColumnResult:
     result = ColumnResult(data.name, texts, data.values)
+    from .diversity_state import DiversityState
+
+    # Scores of this document's column kept warm: the next analysis recounts only changed rows.
+    result.diversity_state = state = store.index(("diversity", str(path), data.name, settings.analysis_key()),
+                                                 DiversityState)
+    # Warm scores: their compressions start once the rows are tagged, on another core, and
+    # are ready by the end.
+    scored_rows = [r for r, t in enumerate(texts) if t] if settings.scores and state.used else None
+    if scored_rows is not None and not settings.syntax:
+        state.compress([texts[r] for r in scored_rows])
     n_text = sum(1 for t in texts if t)
     min_count = dominant_count(n_text, settings.min_share, settings.min_rows)
 
+    if settings.syntax:
+        # Tagged first: on a warm run the tags' compression then has the other stages'
+        # time to finish in (on a cold run, the order makes no difference).
+        with _timed(timings, "tagging"):
+            result.tagged = _tagged(texts, settings, store, progress, check)
+            if scored_rows is not None:
+                state.compress([texts[r] for r in scored_rows], [result.tagged[r] for r in scored_rows])
+        check()
     with _timed(timings, "duplicates"):
         result.exact_groups = exact_duplicates(texts)
         check()
@@ -422,8 +444,6 @@ def _analyze_column(
                                             cache=store.index(("words",), WordCache))
     check()
     if settings.syntax:
-        with _timed(timings, "tagging"):
-            result.tagged = _tagged(texts, settings, store, progress, check)
         with _timed(timings, "templates"):
             index = store.index(("templates", settings.template_similarity),
                                 lambda: template_index(settings.template_similarity))
@@ -472,7 +492,15 @@ def column_scores(result: ColumnResult, texts: Sequence[str | None]) -> None:
     present_texts = [texts[r] for r in present]
     tagged = [result.tagged[r] for r in present] if result.tagged is not None else None
     emb = result.embeddings[present] if result.embeddings is not None else None
-    result.scores = diversity_scores(present_texts, tagged, emb)
+    state = result.diversity_state
+    if state is not None and state.used:
+        result.scores = state.scores(present_texts, tagged, emb, [content_key(t) for t in present_texts])
+    else:
+        # A document's first scores: the one-pass computation is faster than filling the
+        # per-row state, which only pays off from the next analysis of the same document.
+        result.scores = diversity_scores(present_texts, tagged, emb)
+        if state is not None:
+            state.used = True
     repetition = np.zeros(len(texts), dtype=np.float32)
     if present and result.scores.row_repetition is not None:
         repetition[present] = result.scores.row_repetition
@@ -611,8 +639,42 @@ def _preview(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _adder(out: list[Finding], values: Sequence[FieldValue | None], column: str):
+    """``add(code, severity, row, message, range, related, data)``: a finding on ``row``
+    (skipped when the code is off or the row is missing; ``range`` defaults to the field's)."""
+    def add(code: str, severity: F.Severity | None, row: int, message: str, rng: Range | None,
+            rel: list[RelatedRow], data_: dict) -> None:
+        value = values[row]
+        if severity is not None and value is not None:
+            out.append(Finding(code, severity, message, row, rng or value.range, column, rel, data_))
+
+    return add
+
+
+class FindingsMemo:
+    """A document column's template and phrase findings from its last analysis.
+
+    Most templates and phrases come through a one-row edit unchanged: same rows, same
+    counts, and (the reader keeps unchanged records) equal field values.  Their findings,
+    read-only, are then reused instead of rebuilt: thousands of objects per edit."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple, tuple[list, list[Finding]]] = {}
+        self._next: dict[tuple, tuple[list, list[Finding]]] = {}
+
+    def reuse(self, key: tuple, values: list, build: Callable[[], list[Finding]]) -> list[Finding]:
+        hit = self._last.get(key)
+        found = hit[1] if hit is not None and hit[0] == values else build()
+        self._next[key] = (values, found)
+        return found
+
+    def done(self) -> None:
+        """Keep only this analysis's findings for the next one."""
+        self._last, self._next = self._next, {}
+
+
 def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
-                     seed_rows: list[int], n_rows: int) -> list[Finding]:
+                     seed_rows: list[int], n_rows: int, memo: FindingsMemo | None = None) -> list[Finding]:
     out: list[Finding] = []
     values = data.values
     col = data.name
@@ -633,42 +695,74 @@ def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
             return
         out.append(Finding(code, severity, message, row, rng or value.range, col, rel or [], data_ or {}))
 
-    exact_rows: set[int] = set()
+    reuse = memo.reuse if memo is not None else (lambda key, rows, build: build())
+    exact_severity = settings.severity_of("exact-duplicate")
     for group in result.exact_groups:
-        exact_rows.update(group)
-        for row in group:
-            others = [r for r in group if r != row]
-            add("exact-duplicate", row,
-                f"Exact duplicate (ignoring case and spacing) of {_lines([values[r] for r in others])}; "
-                f"{len(group)} copies in all",
-                rel=related(others, "the same text"), data_={"group": group, "keep": group[0]})
+        def exact_findings(group=group) -> list[Finding]:
+            found: list[Finding] = []
+            add = _adder(found, values, col)
+            data_ = {"group": group, "keep": group[0]}
+            for row in group:
+                others = [r for r in group if r != row]
+                add("exact-duplicate", exact_severity, row,
+                    f"Exact duplicate (ignoring case and spacing) of {_lines([values[r] for r in others])}; "
+                    f"{len(group)} copies in all", None, related(others, "the same text"), data_)
+            return found
 
-    matches: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        out.extend(reuse(("exact", tuple(group), limit, exact_severity), [values[r] for r in group], exact_findings))
+
+    # Matches as (−similarity, row): sorted as they are, most similar first.
+    matches: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for p in result.near_pairs:
-        matches[p.a].append((p.b, p.similarity))
-        matches[p.b].append((p.a, p.similarity))
-    groups = {r: g for g in duplicate_groups(result.near_pairs, n_rows) for r in g}
+        matches[p.a].append((-p.similarity, p.b))
+        matches[p.b].append((-p.similarity, p.a))
+    groups: dict[int, list[int]] = {}
+    group_keys: dict[int, tuple[int, int, int]] = {}  # a group's key, hashed once, not once per row
+    for g in duplicate_groups(result.near_pairs, n_rows):
+        g_key = (len(g), g[0], hash(tuple(g)))
+        for r in g:
+            groups[r], group_keys[r] = g, g_key
+    near_severity = settings.severity_of("near-duplicate")
     for row, ms in sorted(matches.items()):
-        ms.sort(key=lambda m: (-m[1], m[0]))
-        best_row, best = ms[0]
-        more = f" and {len(ms) - 1} more row{'s' if len(ms) > 2 else ''}" if len(ms) > 1 else ""
-        add("near-duplicate", row,
-            f"Near-duplicate of {_line(values[best_row])} ({best:.0%} similar){more}: “{_preview(values[best_row].text)}”",
-            rel=[RelatedRow(r, values[r].range, f"{s:.0%} similar") for r, s in ms[:limit]],
-            data_={"similarity": round(best, 4), "group": groups.get(row, [row]),
-                   "matches": [[r, round(s, 4)] for r, s in ms[:limit]]})
+        ms.sort()
+        shown = ms[:limit]
 
-    sem: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        def near_findings(row=row, ms=ms, shown=shown) -> list[Finding]:
+            found: list[Finding] = []
+            best, best_row = -ms[0][0], ms[0][1]
+            more = f" and {len(ms) - 1} more row{'s' if len(ms) > 2 else ''}" if len(ms) > 1 else ""
+            _adder(found, values, col)(
+                "near-duplicate", near_severity, row,
+                f"Near-duplicate of {_line(values[best_row])} ({best:.0%} similar){more}: “{_preview(values[best_row].text)}”",
+                None, [RelatedRow(r, values[r].range, f"{-s:.0%} similar") for s, r in shown],
+                {"similarity": round(best, 4), "group": groups.get(row, [row]),
+                 "matches": [[r, round(-s, 4)] for s, r in shown]})
+            return found
+
+        key = ("near", row, tuple(shown), len(ms), group_keys.get(row), limit, near_severity)
+        out.extend(reuse(key, [values[row]] + [values[r] for _, r in shown], near_findings))
+
+    sem: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for a, b, s in result.semantic_pairs:
-        sem[a].append((b, s))
-        sem[b].append((a, s))
+        sem[a].append((-s, b))
+        sem[b].append((-s, a))
+    semantic_severity = settings.severity_of("semantic-duplicate")
     for row, ms in sorted(sem.items()):
-        ms.sort(key=lambda m: (-m[1], m[0]))
-        best_row, best = ms[0]
-        add("semantic-duplicate", row,
-            f"Says the same as {_line(values[best_row])} in other words (cosine {best:.2f}): “{_preview(values[best_row].text)}”",
-            rel=[RelatedRow(r, values[r].range, f"cosine {s:.2f}") for r, s in ms[:limit]],
-            data_={"similarity": round(best, 4), "matches": [[r, round(s, 4)] for r, s in ms[:limit]]})
+        ms.sort()
+        shown = ms[:limit]
+
+        def semantic_findings(row=row, shown=shown) -> list[Finding]:
+            found: list[Finding] = []
+            best, best_row = -shown[0][0], shown[0][1]
+            _adder(found, values, col)(
+                "semantic-duplicate", semantic_severity, row,
+                f"Says the same as {_line(values[best_row])} in other words (cosine {best:.2f}): “{_preview(values[best_row].text)}”",
+                None, [RelatedRow(r, values[r].range, f"cosine {-s:.2f}") for s, r in shown],
+                {"similarity": round(best, 4), "matches": [[r, round(-s, 4)] for s, r in shown]})
+            return found
+
+        key = ("semantic", row, tuple(shown), limit, semantic_severity)
+        out.extend(reuse(key, [values[row]] + [values[r] for _, r in shown], semantic_findings))
 
     for copy in result.seed_copies:
         seed_value = values[copy.seed_row] if copy.seed_row >= 0 else None
@@ -690,36 +784,59 @@ def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
     # Every row of a template (or phrase) gets the same message, data and related rows
     # (the first ones), except the rows among those: one shared copy for the rest.
     # Findings are read-only, and a re-analysis makes fewer objects this way.
+    template_severity = settings.severity_of("syntactic-template")
     for t in result.templates:
-        share = t.count / n_text
-        head = t.rows[: limit + 1]  # the related rows shown: the template's first ones
-        message = f"Follows template {t.id} “{t.summary}”, shared by {t.count} rows ({share:.1%})"
-        shared_data = {"template_id": t.id, "template": t.summary, "pos": " ".join(t.pos), "count": t.count,
-                       "share": round(share, 4)}
-        shared_related = related(head[:limit], f"also template {t.id}")
-        for row in t.rows:
-            rel = shared_related if row not in head else related([r for r in head if r != row][:limit],
-                                                                f"also template {t.id}")
-            add("syntactic-template", row, message, rel=rel, data_=shared_data)
+        def template_findings(t=t) -> list[Finding]:
+            found: list[Finding] = []
+            add = _adder(found, values, col)
+            share = t.count / n_text
+            head = t.rows[: limit + 1]  # the related rows shown: the template's first ones
+            message = f"Follows template {t.id} “{t.summary}”, shared by {t.count} rows ({share:.1%})"
+            shared_data = {"template_id": t.id, "template": t.summary, "pos": " ".join(t.pos), "count": t.count,
+                           "share": round(share, 4)}
+            shared_related = related(head[:limit], f"also template {t.id}")
+            for row in t.rows:
+                rel = shared_related if row not in head else related([r for r in head if r != row][:limit],
+                                                                    f"also template {t.id}")
+                add("syntactic-template", template_severity, row, message, None, rel, shared_data)
+            return found
+
+        key = ("template", t.id, t.summary, tuple(t.pos), t.count, tuple(t.rows), n_text, limit, template_severity)
+        out.extend(reuse(key, [values[r] for r in t.rows], template_findings))
 
     code_by_kind = {"phrase": "repeated-phrase", "opening": "repeated-opening", "ending": "repeated-ending"}
+    severity_by_kind = {kind: settings.severity_of(code) for kind, code in code_by_kind.items()}
     verb = {"phrase": "appears in", "opening": "opens", "ending": "ends"}
     edge_spans = {(r, s) for p in result.phrases if p.kind != "phrase" for r, s in zip(p.rows, p.spans)}
     for p in result.phrases:
-        share = p.count / n_text
-        message = f"“{p.text}” {verb[p.kind]} {p.count} rows ({share:.1%})"
-        head = p.rows[: limit + 1]
-        shared_related = related(head[:limit], f"also has “{p.text}”")
-        for row, (s, e) in zip(p.rows, p.spans):
-            if p.kind == "phrase" and (row, (s, e)) in edge_spans:
-                continue  # the opening/ending finding already says it
-            value = values[row]
-            if value is None:
-                continue
-            rel = shared_related if row not in head else related([r for r in head if r != row][:limit],
-                                                                f"also has “{p.text}”")
-            add(code_by_kind[p.kind], row, message, rng=value.span_range(s, e), rel=rel,
-                data_={"phrase": p.text, "span": [s, e], "count": p.count, "share": round(share, 4), "kind": p.kind})
+        if p.kind == "phrase" and edge_spans:  # an opening/ending finding already says it
+            shown = [(row, span) for row, span in zip(p.rows, p.spans) if (row, span) not in edge_spans]
+        else:
+            shown = list(zip(p.rows, p.spans))
+
+        def phrase_findings(p=p, shown=shown) -> list[Finding]:
+            found: list[Finding] = []
+            add = _adder(found, values, col)
+            code, severity, count = code_by_kind[p.kind], severity_by_kind[p.kind], p.count
+            share = count / n_text
+            message = f"“{p.text}” {verb[p.kind]} {count} rows ({share:.1%})"
+            head = p.rows[: limit + 1]
+            shared_related = related(head[:limit], f"also has “{p.text}”")
+            rounded = round(share, 4)
+            for row, (s, e) in shown:
+                value = values[row]
+                if value is None:
+                    continue
+                rel = shared_related if row not in head else related([r for r in head if r != row][:limit],
+                                                                    f"also has “{p.text}”")
+                add(code, severity, row, message, value.span_range(s, e), rel,
+                    {"phrase": p.text, "span": [s, e], "count": count, "share": rounded, "kind": p.kind})
+            return found
+
+        key = ("phrase", p.kind, p.text, tuple(p.rows), tuple(shown), n_text, limit, severity_by_kind[p.kind])
+        out.extend(reuse(key, [values[r] for r in p.rows], phrase_findings))
+    if memo is not None:
+        memo.done()
     return out
 
 

@@ -24,6 +24,9 @@ import gzip
 import io
 import math
 import re
+import struct
+import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -31,7 +34,6 @@ from dataclasses import dataclass, fields
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
-from threadpoolctl import threadpool_limits
 
 from .syntax import TaggedText
 from .text import words
@@ -44,6 +46,20 @@ TEMPLATE_TOP_N = 100
 SELF_BLEU_MAX_N = 4
 # nltk's SmoothingFunction().method1 epsilon, as Texygen's Self-BLEU uses it.
 SELF_BLEU_EPSILON = 0.1
+
+_blas = None
+
+
+def one_blas_thread():
+    """A context with BLAS on one thread (threadpoolctl's library scan done once, not
+    the ~10 ms per call of ``threadpool_limits``)."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
+
 
 # Rows per block of a pairwise computation (memory: block × rows).
 _PAIR_BLOCK = 1024
@@ -217,8 +233,9 @@ def ngrams_within_rows(stream: TokenStream, n: int) -> tuple[np.ndarray, np.ndar
 # ---------------------------------------------------------------------------
 
 
-def _package_gzip_size(payload: bytes) -> int:
-    """Bytes of the file the diversity package writes to measure compressed size.
+def package_gzip_size(member: bytes) -> int:
+    """Bytes of the file the diversity package writes to measure compressed size, given
+    ``member``, the gzip of the payload.
 
     The package writes ``gzip.compress(payload)`` *through* a ``GzipFile`` named
     ``compressed.gz``, i.e. a gzip of a gzip with that file name in its header.  Lens
@@ -227,8 +244,23 @@ def _package_gzip_size(payload: bytes) -> int:
     """
     buffer = io.BytesIO()
     with gzip.GzipFile(filename="compressed.gz", mode="wb", fileobj=buffer) as container:
-        container.write(gzip.compress(payload))
+        container.write(member)
     return buffer.getbuffer().nbytes
+
+
+def gzip_of_raw(payload: bytes, raw: bytes) -> bytes:
+    """``gzip.compress(payload)`` (level 9), given the payload's raw deflate stream.
+
+    The header carries the current time, as the package's does.  Those 4 bytes are
+    compressed again by the outer file, so its size can differ by a byte or two from one
+    second to the next: the package's ratio wobbles by that much too."""
+    header = struct.pack("<BBBBLBB", 0x1F, 0x8B, 8, 0, int(time.time()), 2, 255)
+    return header + raw + struct.pack("<LL", zlib.crc32(payload), len(payload) & 0xFFFFFFFF)
+
+
+def gzip_member(payload: bytes) -> bytes:
+    """``gzip.compress(payload)``, by way of :func:`gzip_of_raw`."""
+    return gzip_of_raw(payload, zlib.compress(payload, 9, wbits=-15))
 
 
 def compression_ratio(texts: list[str]) -> float:
@@ -238,7 +270,7 @@ def compression_ratio(texts: list[str]) -> float:
     before that function's rounding to 3 decimals.
     """
     payload = " ".join(texts).encode("utf-8")
-    return len(payload) / _package_gzip_size(payload)
+    return len(payload) / package_gzip_size(gzip_member(payload))
 
 
 def pos_compression_ratio(tagged: list[TaggedText]) -> float:
@@ -516,13 +548,14 @@ def template_scores(
 # ---------------------------------------------------------------------------
 
 
-def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
+def unit_rows(embeddings: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, in float64 (a zero row stays zero)."""
     x = np.asarray(embeddings, dtype=np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, 1e-12)
 
 
-def vendi_score(embeddings: np.ndarray) -> float:
+def vendi_score(embeddings: np.ndarray, unit: np.ndarray | None = None) -> float:
     """Vendi score (Friedman & Dieng 2023) with the cosine kernel: the effective number of
     distinct rows.
 
@@ -530,7 +563,7 @@ def vendi_score(embeddings: np.ndarray) -> float:
     are the same, n when all are orthogonal.  K/n = XXᵀ/n has the same non-zero eigenvalues
     as XᵀX/n (d×d), so the cost is O(n·d²), not O(n³).
     """
-    x = _unit_rows(embeddings)
+    x = unit_rows(embeddings) if unit is None else unit
     n, d = x.shape
     gram = (x @ x.T) if n <= d else (x.T @ x)
     eigenvalues = np.linalg.eigvalsh(gram / n)
@@ -538,21 +571,22 @@ def vendi_score(embeddings: np.ndarray) -> float:
     return float(np.exp(-np.sum(eigenvalues * np.log(eigenvalues))))
 
 
-def remote_clique(embeddings: np.ndarray) -> float:
+def remote_clique(embeddings: np.ndarray, unit: np.ndarray | None = None) -> float:
     """Remote-clique score (diversity.remote_clique, given embeddings): mean cosine
     distance over all n² pairs, the zero self-distances included.
 
     Σ_{i≠j} cos(x_i, x_j) = ‖Σ_i x̂_i‖² − Σ_i ‖x̂_i‖² for unit rows x̂, so it costs O(n·d)
     instead of the n×n distance matrix.
     """
-    x = _unit_rows(embeddings)
+    x = unit_rows(embeddings) if unit is None else unit
     n = x.shape[0]
     total = x.sum(axis=0)
     off_diagonal_similarity = float(total @ total) - float(np.einsum("ij,ij->", x, x))
     return (n * (n - 1) - off_diagonal_similarity) / (n * n)
 
 
-def chamfer_distance(embeddings: np.ndarray, queries: np.ndarray, block: int = _PAIR_BLOCK) -> float:
+def chamfer_distance(embeddings: np.ndarray, queries: np.ndarray, block: int = _PAIR_BLOCK,
+                     unit: np.ndarray | None = None) -> float:
     """Chamfer distance (diversity.chamfer_dist, given embeddings): mean over rows of the
     cosine distance to the nearest other row.  Higher means fewer near-duplicates.
 
@@ -560,17 +594,27 @@ def chamfer_distance(embeddings: np.ndarray, queries: np.ndarray, block: int = _
     unbiased estimate of the full mean and exact when ``queries`` is every row.  Computed
     in the embeddings' own precision when that is float32 (sentence-transformers' output,
     and what the package computes in): half the time of float64 for the rows × rows product.
+    ``unit``: the rows already scaled to unit length (float64), when the caller has them.
     """
     precision = np.float32 if np.asarray(embeddings).dtype == np.float32 else np.float64
-    x = _unit_rows(embeddings).astype(precision, copy=False)
-    nearest_similarity = np.empty(queries.size)
-    for start in range(0, queries.size, block):
-        chunk = queries[start : start + block]
-        similarity = x[chunk] @ x.T
-        similarity[np.arange(chunk.size), chunk] = -np.inf  # not its own neighbour
-        nearest_similarity[start : start + chunk.size] = similarity.max(axis=1)
+    x = (unit if unit is not None else unit_rows(embeddings)).astype(precision, copy=False)
+    nearest_similarity, _ = nearest_other(x, queries, block)
     # sklearn's cosine_distances (which the package uses) clips 1 − cos to [0, 2].
     return float(np.clip(1.0 - nearest_similarity, 0.0, 2.0).mean())
+
+
+def nearest_other(unit: np.ndarray, queries: np.ndarray, block: int = _PAIR_BLOCK) -> tuple[np.ndarray, np.ndarray]:
+    """For each query row: the cosine of its nearest other row (of unit rows), and that row."""
+    similarity_out = np.empty(queries.size, dtype=np.float64)
+    row_out = np.empty(queries.size, dtype=np.int64)
+    for start in range(0, queries.size, block):
+        chunk = queries[start : start + block]
+        similarity = unit[chunk] @ unit.T
+        similarity[np.arange(chunk.size), chunk] = -np.inf  # not its own neighbour
+        best = similarity.argmax(axis=1)
+        row_out[start : start + chunk.size] = best
+        similarity_out[start : start + chunk.size] = similarity[np.arange(chunk.size), best]
+    return similarity_out, row_out
 
 
 # ---------------------------------------------------------------------------
@@ -657,7 +701,7 @@ def diversity_scores(
         pos_compression = compressor.submit(pos_compression_ratio, tagged) if tagged is not None else None
         _lexical_scores(scores, texts, sample_size, seed)
         if tagged is not None:
-            _template_fields(scores, template_scores(tagged, texts, TEMPLATE_N, TEMPLATE_TOP_N))
+            template_fields(scores, template_scores(tagged, texts, TEMPLATE_N, TEMPLATE_TOP_N))
         if embeddings is not None:
             _embedding_scores(scores, embeddings, sample_rows(n_rows, sample_size, seed))
         scores.compression_ratio = text_compression.result()
@@ -679,7 +723,7 @@ def _lexical_scores(scores: DiversityScores, texts: list[str], sample_size: int,
         scores.self_bleu = self_bleu(sampled)
 
 
-def _template_fields(scores: DiversityScores, template: TemplateScores) -> None:
+def template_fields(scores: DiversityScores, template: TemplateScores) -> None:
     scores.template_rate = template.template_rate
     scores.templates_per_token = template.templates_per_token
     scores.templates = template.templates
@@ -690,8 +734,9 @@ def _template_fields(scores: DiversityScores, template: TemplateScores) -> None:
 def _embedding_scores(scores: DiversityScores, embeddings: np.ndarray, sample: np.ndarray) -> None:
     # These products are small (n×384); on a shared 2-core machine a second BLAS thread
     # spin-waiting for a core made them ~5x slower than one thread, so use one.
-    with threadpool_limits(limits=1, user_api="blas"):
-        scores.vendi_score = vendi_score(embeddings)
-        scores.remote_clique = remote_clique(embeddings)
+    with one_blas_thread():
+        unit = unit_rows(embeddings)  # once: it is a copy of every vector
+        scores.vendi_score = vendi_score(embeddings, unit)
+        scores.remote_clique = remote_clique(embeddings, unit)
         if len(embeddings) >= 2:
-            scores.chamfer_distance = chamfer_distance(embeddings, sample)
+            scores.chamfer_distance = chamfer_distance(embeddings, sample, unit=unit)

@@ -51,8 +51,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
-from threadpoolctl import threadpool_limits
 
+from lens_engine.diversity import one_blas_thread
 from lens_engine.overlap import ngram_feature_vectors
 from lens_engine.syntax import TaggedText
 
@@ -712,7 +712,7 @@ def cluster_hierarchy(
     # BLAS threads spin against each other on a busy machine (10× slower
     # SVD measured on 2 shared cores); these matrices are small enough that
     # one thread loses little.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         features = similarity_features(tagged, embeddings, seed)
         miner = PatternMiner(tagged)
         trees = {similarity: ward_tree(points, seed) for similarity, points in features.items()}

@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -54,6 +55,9 @@ class LensServer(LanguageServer):
         self.states: dict[str, DocumentState] = {}
         self._store = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._edited_at: dict[str, float] = {}  # per document: the last edit's time, plus the debounce
+        self.last_rediagnose: float | None = None  # seconds from that to the publish (lens/stats)
+        self._last_change: dict[str, float] = {}  # per document: when it was last scheduled
         self._tasks: set[asyncio.Task] = set()
         self.device = "cpu"
         self.model_error: str | None = None
@@ -206,6 +210,8 @@ class LensServer(LanguageServer):
             timer.cancel()
         self.worker.cancel(uri)  # an edit supersedes the running analysis
         delay = (self.config.debounce_ms if delay_ms is None else delay_ms) / 1000
+        self._edited_at[uri] = time.perf_counter() + delay  # when the analysis may start
+        self._last_change[uri] = time.perf_counter()
         loop = asyncio.get_running_loop()
         self._timers[uri] = loop.call_later(delay, lambda: self.spawn(self.analyze_document(uri)))
 
@@ -238,6 +244,7 @@ class LensServer(LanguageServer):
                             quick: bool = False) -> DocumentState | None:
         from lens_engine.analyze import analyze_text
 
+        started = time.perf_counter()
         try:
             result = await self.worker.run(uri, analyze_text, text, path, settings, store=self.store, freeze=True)
         except DatasetError as err:
@@ -267,9 +274,16 @@ class LensServer(LanguageServer):
 
         from .features.diagnostics import publish
 
+        analysed = time.perf_counter()
         with collector_paused(freeze=True):  # thousands of Diagnostic objects: see collector_paused
             state.set_result(version, result)
             publish(self, uri, state)
+        published = time.perf_counter()
+        edited = self._edited_at.pop(uri, None) if not quick else None
+        if edited is not None:
+            self.last_rediagnose = published - edited
+        log.debug("%s v%s: analysis %.0f ms (engine %.0f ms), publish %.0f ms", uri, version,
+                  (analysed - started) * 1000, result.timings.get("total", 0.0) * 1000, (published - analysed) * 1000)
         self.refresh_code_lenses()
         if quick:
             return state
@@ -289,21 +303,28 @@ class LensServer(LanguageServer):
 
         from lens_engine.analyze import column_scores
 
-        # Idle means no edit waiting out its debounce and no analysis of this file running:
-        # clusters take seconds of CPU (and the GIL), and would slow the next analysis and
-        # the event loop down by half.
-        await asyncio.sleep(delay)
-        while state.uri in self._timers or state.uri in self.worker.jobs:
-            if state.result is not result:
-                return
+        # Idle means no edit waiting out its debounce, no analysis of this file running and
+        # no change in the last ``delay`` seconds (a pause between two keystrokes is not
+        # idle): clusters take seconds of CPU (and the GIL), and would slow the next
+        # analysis and the event loop down by half.  Checked again before each step.
+        async def idle() -> bool:
             await asyncio.sleep(delay)
+            while (state.uri in self._timers or state.uri in self.worker.jobs
+                   or time.perf_counter() - self._last_change.get(state.uri, 0.0) < delay):
+                if state.result is not result:
+                    return False
+                await asyncio.sleep(delay / 4)
+            return state.result is result
+
         for column in result.columns:
-            if state.result is not result:
-                return
             try:
                 col = result.per_column[column]
                 if col.scores is None:
+                    if not await idle():
+                        return
                     await self.worker.run_plain(column_scores, col, col.texts, background=True)
+                if not await idle():
+                    return
                 await hierarchy_for(self, state, column)
             except Exception:
                 log.exception("clusters for %s failed", state.uri)

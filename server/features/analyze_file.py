@@ -25,7 +25,10 @@ def register(server) -> None:
 def register_stats(server) -> None:
     @server.feature("lens/stats")
     def stats(ls, params) -> dict:
-        """Internal figures for benchmarks: how long the last cancelled job ran on."""
-        latency = ls.worker.last_cancel_latency
+        """Internal figures for benchmarks: how long the last cancelled job ran on, and how
+        long the last edit took to diagnostics (from the edit, less the debounce, to the
+        publish being written)."""
+        latency, rediagnose = ls.worker.last_cancel_latency, ls.last_rediagnose
         return {"lastCancelLatencyMs": None if latency is None else round(latency * 1000, 1),
+                "lastRediagnoseMs": None if rediagnose is None else round(rediagnose * 1000, 1),
                 "documents": len(ls.states)}

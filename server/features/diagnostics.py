@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import json
+
 from lsprotocol import types
 
 from lens_engine.findings import Finding, docs_url
@@ -36,36 +40,59 @@ def diagnostic_json(uri: str, f: Finding) -> dict:
     return diagnostic
 
 
-def send_diagnostics(ls, uri: str, version: int | None, diagnostics: list[dict | types.Diagnostic]) -> None:
-    """Publish diagnostics given as JSON objects (typed ones are converted).
+def send_diagnostics(ls, uri: str, version: int | None, diagnostics: list[str]) -> None:
+    """Publish diagnostics given as JSON texts, one per diagnostic.
 
-    pygls turns typed params into JSON with cattrs, which took 280 ms for 1000
-    diagnostics, on the event loop, after every edit; objects built as dicts go
-    straight to ``json.dumps`` (15 ms). Uses pygls's ``_send_data`` (the call its
-    own ``notify`` ends in); without it, the typed route."""
-    converter = ls.protocol._converter
-    params = {"uri": uri, "diagnostics": [d if isinstance(d, dict) else converter.unstructure(d) for d in diagnostics]}
-    if version is not None:
-        params["version"] = version
-    send = getattr(ls.protocol, "_send_data", None)
-    if send is None:  # pragma: no cover - a pygls without it
-        ls.text_document_publish_diagnostics(converter.structure(params, types.PublishDiagnosticsParams))
+    pygls turns typed params into JSON with cattrs (280 ms for 1000 diagnostics, on the
+    event loop, after every edit), and even plain dicts cost a ``json.dumps`` of the whole
+    list (40 ms). The notification is written as text instead, through the writer pygls's
+    own ``_send_data`` uses; without one, by the typed route."""
+    params = f'{{"uri": {json.dumps(uri)}, "diagnostics": [{", ".join(diagnostics)}]'
+    params += f', "version": {int(version)}}}' if version is not None else "}"
+    body = f'{{"jsonrpc": "2.0", "method": "{types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS}", "params": {params}}}'
+    protocol = ls.protocol
+    writer = getattr(protocol, "writer", None)
+    if writer is None or not getattr(protocol, "_include_headers", True):  # pragma: no cover - another pygls
+        ls.text_document_publish_diagnostics(
+            protocol._converter.structure(json.loads(params), types.PublishDiagnosticsParams))
         return
-    send({"jsonrpc": "2.0", "method": types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, "params": params})
+    # json.dumps escapes everything outside ASCII, so characters are bytes.
+    header = f"Content-Length: {len(body)}\r\nContent-Type: {protocol.CONTENT_TYPE}; charset={protocol.CHARSET}\r\n\r\n"
+    result = writer.write((header + body).encode("ascii"))
+    if inspect.isawaitable(result):
+        asyncio.ensure_future(result)
 
 
 def publish(ls, uri: str, state) -> None:
     """Most severe first, capped: VS Code shows about 1000 markers per file, and the
-    duplicates matter more than the thousandth template row."""
-    findings = sorted(state.result.findings, key=lambda f: (int(f.severity), f.range.start.line))
+    duplicates matter more than the thousandth template row.
+
+    A finding that comes through an edit unchanged is the same object (the engine's
+    FindingsMemo), so its JSON text from the last publish is reused."""
+    # The engine sorts findings by position, so a stable sort by severity alone gives
+    # (severity, line, character, code).
+    findings = sorted(state.result.findings, key=_severity)
     limit = ls.config.max_diagnostics
     if limit and len(findings) > limit:
         findings = findings[:limit]
-    diagnostics: list[dict | types.Diagnostic] = [diagnostic_json(uri, f) for f in findings]
+    previous, texts = state.diagnostic_texts, {}
+    out = []
+    for f in findings:
+        known = previous.get(id(f))
+        text = known[1] if known is not None and known[0] is f else json.dumps(diagnostic_json(uri, f))
+        texts[id(f)] = (f, text)
+        out.append(text)
+    state.diagnostic_texts = texts
     from .attribution import outlier_diagnostics
 
-    diagnostics += outlier_diagnostics(ls, uri)  # when this is the attribution lens's training file
-    send_diagnostics(ls, uri, state.version, diagnostics)
+    # The attribution lens's outliers, when this is its training file.
+    converter = ls.protocol._converter
+    out += [json.dumps(converter.unstructure(d)) for d in outlier_diagnostics(ls, uri)]
+    send_diagnostics(ls, uri, state.version, out)
+
+
+def _severity(f: Finding) -> int:
+    return int(f.severity)
 
 
 def register(server) -> None:
