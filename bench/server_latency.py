@@ -129,17 +129,22 @@ async def first_diagnostics(semantic: bool) -> dict:
     return out
 
 
-async def edits_hover_cancel(rows: int, repeat: int) -> dict:
+async def open_big_file(rows: int) -> tuple[Path, str, list[str], Client, str]:
+    """A server with a ``rows``-row file open and analysed: (folder, text, lines, client, uri)."""
     folder = Path(tempfile.mkdtemp(prefix="lens-bench-"))
     path = folder / "big.csv"
     # The sample's generator has fresh fillings for ~3,000 rows; the planted set goes to 10k.
     write_csv(music_requests(rows, seed=3) if rows <= 3000 else planted_dataset(rows, seed=3).rows, path)
     text = path.read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
     # maxDiagnostics 1000: what the VS Code extension sends (its per-file marker limit).
     client, _ = await start({"semantic": True, "debounceMs": 0, "columns": ["query"], "maxDiagnostics": 1000})
     uri = open_doc(client, path, text)
     await client.wait_finished(uri, 1)
+    return folder, text, text.splitlines(keepends=True), client, uri
+
+
+async def edits_hover_cancel(rows: int, repeat: int) -> dict:
+    folder, text, lines, client, uri = await open_big_file(rows)
 
     # Hover latency while a full cold analysis of another copy runs.
     other = folder / "other.csv"
@@ -178,8 +183,17 @@ async def edits_hover_cancel(rows: int, repeat: int) -> dict:
     client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(other_uri)))
     await asyncio.sleep(0.5)
     await client.protocol.send_request_async("lens/clusters", {"uri": uri})
+    edits, inside = await timed_edits(client, uri, lines, repeat)
+    await stop(client)
+    return {"rows": rows, "hover_s": hovers, "hover_during_analysis": running, "cancel_s": cancels, "edit_s": edits,
+            "edit_server_s": inside}
+
+
+async def timed_edits(client: Client, uri: str, lines: list[str], n: int) -> tuple[list[float], list[float]]:
+    """``n`` one-row edits, each sent when the last one's analysis has finished: seconds as
+    the client sees them (edit sent → status received) and inside the server (lens/stats)."""
     edits, inside = [], []
-    for i in range(repeat):
+    for i in range(n):
         n_before = len(client.finished.get(uri, []))
         row = 10 + i
         new_line = lines[row].replace(",", f" again {i},", 1)
@@ -189,14 +203,23 @@ async def edits_hover_cancel(rows: int, repeat: int) -> dict:
             [types.TextDocumentContentChangePartial(
                 range=types.Range(types.Position(row, 0), types.Position(row + 1, 0)), text=new_line)]))
         lines[row] = new_line
-        done = await client.wait_finished(uri, n_before + 1)
-        edits.append(done - t0)
+        edits.append(await client.wait_finished(uri, n_before + 1) - t0)
         stats = await client.protocol.send_request_async("lens/stats", None)
         if getattr(stats, "lastRediagnoseMs", None) is not None:  # None from an older server
             inside.append(stats.lastRediagnoseMs / 1000)
+    return edits, inside
+
+
+async def edits_only(rows: int, n_edits: int) -> dict:
+    """Steady editing: open, wait for the clusters, then ``n_edits`` back-to-back one-row
+    edits (no second document before them), each timed as the client sees it and inside
+    the server (``lens/stats``)."""
+    _, _, lines, client, uri = await open_big_file(rows)
+    await client.protocol.send_request_async("lens/clusters", {"uri": uri})
+    await asyncio.sleep(3)  # the background scores of the first analysis
+    edits, inside = await timed_edits(client, uri, lines, n_edits)
     await stop(client)
-    return {"rows": rows, "hover_s": hovers, "hover_during_analysis": running, "cancel_s": cancels, "edit_s": edits,
-            "edit_server_s": inside}
+    return {"edit_s": edits, "edit_server_s": inside}
 
 
 def fmt(values: list[float]) -> str:
@@ -212,9 +235,18 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-first", action="store_true",
                         help="skip the three cold starts on the bundled sample (minutes)")
+    parser.add_argument("--edits-only", type=int, metavar="N",
+                        help="only N back-to-back one-row edits of a settled file (steady editing)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     print(f"load average: {os.getloadavg()}")
+    if args.edits_only:
+        r = await edits_only(args.rows, args.edits_only)
+        print(f"{args.rows}-row file, {args.edits_only} back-to-back one-row edits, edit sent → status received:",
+              fmt(r["edit_s"]))
+        print("  inside the server (edit received → publish written):", fmt(r["edit_server_s"]))
+        print(f"load average: {os.getloadavg()}")
+        return
     if not args.skip_first:
         firsts = [await first_diagnostics(semantic=True) for _ in range(3)]
         print("initialize:", fmt([f["initialize_s"] for f in firsts]))
