@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from rapidfuzz.distance import Indel
 
+from .diversity import one_blas_thread
 from .text import words as _words
 
 if TYPE_CHECKING:  # importing torch takes seconds: only when a model is loaded
@@ -84,17 +85,6 @@ DEFAULT_QUALIFIER_WORDS = 2  # the shortest qualifier: a preposition and a noun 
 _BLOCK_CELLS = 16_000_000
 # An update scoring at most this many rows runs on one BLAS thread.
 _SMALL_UPDATE_ROWS = 256
-_blas_controller = None
-
-
-def _one_blas_thread():
-    """A context limiting BLAS to one thread (the controller is made once: making one costs ~5 ms)."""
-    global _blas_controller
-    if _blas_controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=1, user_api="blas")
 
 
 class EmbeddingModelNotFound(FileNotFoundError):
@@ -390,7 +380,7 @@ class SemanticIndex:
                                 np.asarray(vectors, dtype=np.float32)[new_positions],
                                 [content_words(texts[i]) if texts is not None else () for i in new_positions])
         # An edit's few row × n products: one BLAS thread (threads cost more than they save there).
-        with _one_blas_thread() if len(new_slots) + len(stale) <= _SMALL_UPDATE_ROWS else nullcontext():
+        with one_blas_thread() if len(new_slots) + len(stale) <= _SMALL_UPDATE_ROWS else nullcontext():
             self._score_new(new_slots)
             self._refresh(stale)  # items that lost one of their nearest neighbours
         self._first_position = wanted
@@ -593,13 +583,11 @@ def semantic_clusters(embeddings: np.ndarray, k: int | None = None, seed: int = 
     and min(``max_k``, √n); see ``hierarchy.WardTree.suggested_k``). Same machinery as
     the ``embedding`` cuts of ``hierarchy.cluster_hierarchy``.
     """
-    from threadpoolctl import threadpool_limits
-
     from lens_engine.hierarchy import FEATURE_DIMS, level_max_k, reduce_features, ward_tree
 
     embeddings = np.asarray(embeddings, dtype=np.float64)
     if len(embeddings) == 0:
         return np.zeros(0, dtype=np.int64)
-    with threadpool_limits(limits=1, user_api="blas"):  # see hierarchy.cluster_hierarchy
+    with one_blas_thread():  # see hierarchy.cluster_hierarchy
         tree = ward_tree(reduce_features(embeddings, FEATURE_DIMS, seed), seed)
     return tree.cut(k if k is not None else tree.suggested_k(level_max_k(len(embeddings), max_k)))
