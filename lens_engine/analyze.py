@@ -659,11 +659,11 @@ def _adder(out: list[Finding], values: Sequence[FieldValue | None], column: str)
 
 
 class FindingsMemo:
-    """A document column's template and phrase findings from its last analysis.
+    """A document column's duplicate, template and phrase findings from its last analysis.
 
-    Most templates and phrases come through a one-row edit unchanged: same rows, same
-    counts, and (the reader keeps unchanged records) equal field values.  Their findings,
-    read-only, are then reused instead of rebuilt: thousands of objects per edit."""
+    Most of them come through a one-row edit unchanged: same rows, counts and
+    similarities, and (the reader keeps unchanged records) equal field values.  Those
+    findings, read-only, are then reused instead of rebuilt: thousands of objects per edit."""
 
     def __init__(self) -> None:
         self._last: dict[tuple, tuple[list, list[Finding]]] = {}
@@ -689,18 +689,6 @@ def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
 
     def related(rows: Sequence[int], message: str = "") -> list[RelatedRow]:
         return [RelatedRow(r, values[r].range, message) for r in rows[:limit] if values[r] is not None]
-
-    severities: dict[str, F.Severity | None] = {}
-
-    def add(code: str, row: int, message: str, rng: Range | None = None, rel: list[RelatedRow] | None = None,
-            data_: dict | None = None) -> None:
-        if code not in severities:
-            severities[code] = settings.severity_of(code)
-        severity = severities[code]
-        value = values[row]
-        if severity is None or value is None:
-            return
-        out.append(Finding(code, severity, message, row, rng or value.range, col, rel or [], data_ or {}))
 
     reuse = memo.reuse if memo is not None else (lambda key, rows, build: build())
     exact_severity = settings.severity_of("exact-duplicate")
@@ -771,21 +759,22 @@ def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
         key = ("semantic", row, tuple(shown), limit, semantic_severity)
         out.extend(reuse(key, [values[row]] + [values[r] for _, r in shown], semantic_findings))
 
+    add = _adder(out, values, col)
     for copy in result.seed_copies:
         seed_value = values[copy.seed_row] if copy.seed_row >= 0 else None
         seed_text = seed_value.text if seed_value is not None else "a seed from the seeds file"
         where = _line(seed_value) if seed_value is not None else "the seeds file"
         if copy.kind == "wording":
-            add("seed-copy", copy.row,
+            add("seed-copy", settings.severity_of("seed-copy"), copy.row,
                 f"Copies the seed on {where} ({copy.similarity:.0%} similar): “{_preview(seed_text)}”",
-                rel=related([copy.seed_row], "the seed") if copy.seed_row >= 0 else [],
-                data_={"seed_row": copy.seed_row, "similarity": round(copy.similarity, 4)})
+                None, related([copy.seed_row], "the seed") if copy.seed_row >= 0 else [],
+                {"seed_row": copy.seed_row, "similarity": round(copy.similarity, 4)})
         else:
             template = " ".join(result.tagged[copy.row].pos) if result.tagged else ""
-            add("seed-template", copy.row,
+            add("seed-template", settings.severity_of("seed-template"), copy.row,
                 f"Same grammatical template as the seed on {where}: {template}",
-                rel=related([copy.seed_row], "the seed") if copy.seed_row >= 0 else [],
-                data_={"seed_row": copy.seed_row, "template": template})
+                None, related([copy.seed_row], "the seed") if copy.seed_row >= 0 else [],
+                {"seed_row": copy.seed_row, "template": template})
 
     n_text = max(sum(1 for v in values if v is not None and v.text.strip()), 1)
     # Every row of a template (or phrase) gets the same message, data and related rows
