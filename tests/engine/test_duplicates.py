@@ -68,3 +68,62 @@ def test_duplicate_groups_are_connected_components():
 
     groups = duplicate_groups([DuplicatePair(0, 3, 0.9), DuplicatePair(3, 7, 0.9), DuplicatePair(1, 2, 0.95)], 8)
     assert groups == [[0, 3, 7], [1, 2]]
+
+
+def _planted_texts(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(400)]
+    texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(8, 20))) for _ in range(n)]
+    for i in range(0, n - 1, 7):  # a near-copy every 7 rows
+        words = texts[i].split()
+        words[rng.randrange(len(words))] = rng.choice(vocab)
+        texts[i + 1] = " ".join(words)
+    return texts
+
+
+def test_a_warm_index_finds_the_pairs_a_cold_pass_finds():
+    """The incremental path (new texts looked up in the old texts' buckets) against a cold
+    pass over the same texts, for a one-row edit and for a batch of 15% new rows (just
+    under the share where the index starts over)."""
+    from lens_engine.duplicates import NearDuplicateIndex
+
+    texts = _planted_texts(1, 1200)
+    indexes: dict = {}
+
+    def index(q, r):
+        return indexes.setdefault((q, r), NearDuplicateIndex(0.85, q, r))
+
+    near_duplicates(texts, 0.85, index=index)
+    rng = random.Random(2)
+    for changed in (1, 180):
+        for row in rng.sample(range(len(texts)), changed):
+            texts[row] = texts[row] + " " + rng.choice(["again", "too", "w7 w8"])
+        warm = {(p.a, p.b, round(p.similarity, 6)) for p in near_duplicates(texts, 0.85, index=index)}
+        cold = {(p.a, p.b, round(p.similarity, 6)) for p in near_duplicates(texts, 0.85)}
+        assert warm == cold and len(cold) > 100
+
+
+def test_a_cancelled_warm_learn_forgets_what_it_half_learned():
+    from lens_engine.duplicates import NearDuplicateIndex
+    from lens_engine.errors import AnalysisCancelled
+
+    texts = _planted_texts(3, 1500)
+    indexes: dict = {}
+
+    def index(q, r):
+        return indexes.setdefault((q, r), NearDuplicateIndex(0.85, q, r))
+
+    near_duplicates(texts, 0.85, index=index)
+    edited = [t + " w1" if i % 8 == 0 else t for i, t in enumerate(texts)]  # 188 new texts
+
+    def cancel():
+        raise AnalysisCancelled()
+
+    try:
+        near_duplicates(edited, 0.85, index=index, check=cancel)
+    except AnalysisCancelled:
+        pass
+    else:
+        raise AssertionError("the check was never called")
+    warm = {(p.a, p.b) for p in near_duplicates(edited, 0.85, index=index)}
+    assert warm == {(p.a, p.b) for p in near_duplicates(edited, 0.85)}
