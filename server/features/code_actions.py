@@ -74,15 +74,16 @@ def actions_for(ls, uri: str, diagnostic: types.Diagnostic) -> list[types.CodeAc
     if code in ("exact-duplicate", "near-duplicate", "semantic-duplicate", "seed-copy"):
         fix(f"Delete this row (line {result.row_ranges[row].start.line + 1})",
             _delete_rows(uri, state.version, lines, result, [row]), preferred=code == "exact-duplicate")
+    # The groups stay on the server (see diagnostics.wire_data).
+    finding = next((f for f in state.findings_on(row) if f.code == code and f.column == column), None)
+    group = list(finding.data.get("group", [])) if finding is not None else []
     if code == "exact-duplicate":
-        group = data.get("group", [])
-        keep = data.get("keep", group[0] if group else row)
+        keep = finding.data.get("keep", group[0] if group else row) if finding is not None else row
         others = [r for r in group if r != keep]
         if others:
             fix(f"Keep only the first of these {len(group)} rows (line {result.row_ranges[keep].start.line + 1})",
                 _delete_rows(uri, state.version, lines, result, others))
-    if code == "near-duplicate" and len(data.get("group", [])) > 1:
-        group = data["group"]
+    if code == "near-duplicate" and len(group) > 1:
         fix(f"Keep only this row of its {len(group)} near-duplicates",
             _delete_rows(uri, state.version, lines, result, [r for r in group if r != row]))
     if col is not None and code == "syntactic-template":

@@ -42,6 +42,8 @@ async def test_diagnostics_have_codes_ranges_links_and_related_rows(client, data
     assert copy.related_information[0].location.range.start.line == next(
         d.range.start.line for d in dup if d.data["row"] == d.data["keep"])
     assert all(d.severity == types.DiagnosticSeverity.Warning for d in dup)
+    # The groups stay on the server: each row's diagnostic carries the group's size only.
+    assert all(d.data["group_size"] == 2 and "group" not in d.data for d in dup)
     phrase = codes["repeated-phrase"][0] if "repeated-phrase" in codes else codes["repeated-opening"][0]
     text = lines[phrase.range.start.line][phrase.range.start.character:phrase.range.end.character]
     assert text.lower() == phrase.data["phrase"].lower()
@@ -76,6 +78,10 @@ async def test_code_lenses_summarise_the_file_and_templates(client, dataset):
     assert len(template.command.arguments[2]) >= 16
 
 
+def lines_of(text: str, r: types.Range) -> str:
+    return text.splitlines()[r.start.line]
+
+
 async def test_quick_fixes_apply_as_edits(client, dataset):
     uri = await open_and_wait(client, dataset)
     text = dataset.read_text()
@@ -96,6 +102,15 @@ async def test_quick_fixes_apply_as_edits(client, dataset):
     created = suppress.edit.document_changes[1].edits[0].new_text
     assert '"code": "exact-duplicate"' in created
     assert any(t.startswith("Keep only") for t in titles)
+
+    near = next(d for d in client.diagnostics[uri] if d.code == "near-duplicate")
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        types.TextDocumentIdentifier(uri), near.range, types.CodeActionContext(diagnostics=[near])))
+    keep = next(a for a in actions if a.title.startswith("Keep only this row"))
+    assert f"of its {near.data['group_size']} near-duplicates" in keep.title
+    kept = apply_edits(text, keep.edit.document_changes[0].edits)
+    assert len(kept.splitlines()) == len(text.splitlines()) - (near.data["group_size"] - 1)
+    assert lines_of(text, near.range) in kept
 
     template = next(d for d in client.diagnostics[uri] if d.code == "syntactic-template")
     actions = await client.text_document_code_action_async(types.CodeActionParams(
