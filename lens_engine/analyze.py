@@ -514,13 +514,19 @@ def column_scores(result: ColumnResult, texts: Sequence[str | None]) -> None:
     result.row_repetition = repetition
 
 
-def column_clusters(result: ColumnResult, texts: Sequence[str | None], settings: Settings):
+def column_clusters(result: ColumnResult, texts: Sequence[str | None], settings: Settings,
+                    should_stop: Callable[[], bool] | None = None):
     """The cluster hierarchy of one analysed column (None without tags).
 
     Kept apart from the findings because it is the slowest corpus-level step:
-    the language server computes it only when a view asks for it.
+    the language server computes it when edits pause, and stops it (``should_stop``
+    true: AnalysisCancelled) when they resume.
     """
     from .hierarchy import cluster_hierarchy
+
+    def check() -> None:
+        if should_stop is not None and should_stop():
+            raise AnalysisCancelled()
 
     if result.tagged is None:
         return None
@@ -529,7 +535,7 @@ def column_clusters(result: ColumnResult, texts: Sequence[str | None], settings:
         return None
     hierarchy = cluster_hierarchy(
         [texts[r] for r in present], [result.tagged[r] for r in present],
-        result.embeddings[present] if result.embeddings is not None else None, ks=settings.ks,
+        result.embeddings[present] if result.embeddings is not None else None, ks=settings.ks, check=check,
     )
     # Clusters are computed over the rows that have text; number them as data rows.
     if len(present) != len(texts):

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,11 +212,13 @@ def _drop_unshared_columns(features: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def similarity_features(
-    tagged: Sequence[TaggedText], embeddings: np.ndarray | None, seed: int = 0
+    tagged: Sequence[TaggedText], embeddings: np.ndarray | None, seed: int = 0,
+    check: Callable[[], None] = lambda: None,
 ) -> dict[str, np.ndarray]:
     """Dense vectors per similarity (``embedding`` only when embeddings are given)."""
     features = {}
     for similarity in ("pos", "dep", "token"):
+        check()
         sparse = ngram_feature_vectors(sequences_for(tagged, similarity))
         features[similarity] = reduce_features(_drop_unshared_columns(sparse), FEATURE_DIMS, seed)
     if embeddings is not None:
@@ -672,8 +674,10 @@ def _split(
     miner: PatternMiner,
     seed: int,
     tree: WardTree | None = None,
+    check: Callable[[], None] = lambda: None,
 ) -> list[Cluster]:
     """The clusters of ``rows`` at tree level ``depth``, each with its sub-clusters."""
+    check()
     level, similarity, letter = levels[depth]
     if tree is None:
         tree = ward_tree(features[similarity][rows], seed)
@@ -688,7 +692,8 @@ def _split(
         for cluster in clusters:
             if cluster.size >= MIN_ROWS_TO_SPLIT:
                 member_rows = np.asarray(cluster.rows)
-                cluster.children = _split(member_rows, depth + 1, cluster.id, levels, features, miner, seed)
+                cluster.children = _split(member_rows, depth + 1, cluster.id, levels, features, miner, seed,
+                                          check=check)
     return clusters
 
 
@@ -698,12 +703,14 @@ def cluster_hierarchy(
     embeddings: np.ndarray | None = None,
     ks: Sequence[int] = DEFAULT_KS,
     seed: int = 0,
+    check: Callable[[], None] = lambda: None,
 ) -> ClusterHierarchy:
     """Flat cuts per similarity at each k, and the syntax → lexicon → semantics tree.
 
     ``texts`` and ``tagged`` are parallel (one entry per row). Without
     ``embeddings`` the ``embedding`` cuts and the semantics level are left out.
-    Deterministic for a given ``seed``.
+    Deterministic for a given ``seed``. ``check`` is called between steps (each a
+    fraction of a second at 10k rows) and may raise to stop.
     """
     if len(texts) != len(tagged):
         raise ValueError(f"{len(texts)} texts but {len(tagged)} tagged rows")
@@ -713,11 +720,15 @@ def cluster_hierarchy(
     # SVD measured on 2 shared cores); these matrices are small enough that
     # one thread loses little.
     with one_blas_thread():
-        features = similarity_features(tagged, embeddings, seed)
+        features = similarity_features(tagged, embeddings, seed, check)
         miner = PatternMiner(tagged)
-        trees = {similarity: ward_tree(points, seed) for similarity, points in features.items()}
-        cuts = {similarity: flat_cuts(similarity, trees[similarity], ks, miner) for similarity in trees}
+        trees, cuts = {}, {}
+        for similarity, points in features.items():
+            check()
+            trees[similarity] = ward_tree(points, seed)
+            check()
+            cuts[similarity] = flat_cuts(similarity, trees[similarity], ks, miner)
         levels = [level for level in TREE_LEVELS if level[1] in features]
         all_rows = np.arange(len(texts))
-        tree = _split(all_rows, 0, "", levels, features, miner, seed, tree=trees[levels[0][1]])
+        tree = _split(all_rows, 0, "", levels, features, miner, seed, tree=trees[levels[0][1]], check=check)
     return ClusterHierarchy(tree, cuts, [name for name, _, _ in levels])

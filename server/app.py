@@ -27,6 +27,7 @@ from lens_engine.syntax import ModelError
 
 from .attribution import AttributionSession, attribution_settings
 from .documents import DocumentState
+from .features.clusters import CANCELLED, clusters_job
 from .params import as_dict
 from .settings import ServerSettings, server_settings
 from .worker import Worker
@@ -209,6 +210,7 @@ class LensServer(LanguageServer):
         if timer is not None:
             timer.cancel()
         self.worker.cancel(uri)  # an edit supersedes the running analysis
+        self.worker.cancel(clusters_job(uri))  # and the idle-time clusters, which would slow it
         delay = (self.config.debounce_ms if delay_ms is None else delay_ms) / 1000
         self._edited_at[uri] = time.perf_counter() + delay  # when the analysis may start
         self._last_change[uri] = time.perf_counter()
@@ -282,8 +284,10 @@ class LensServer(LanguageServer):
         edited = self._edited_at.pop(uri, None) if not quick else None
         if edited is not None:
             self.last_rediagnose = published - edited
-        log.debug("%s v%s: analysis %.0f ms (engine %.0f ms), publish %.0f ms", uri, version,
-                  (analysed - started) * 1000, result.timings.get("total", 0.0) * 1000, (published - analysed) * 1000)
+        log.debug("%s v%s: analysis %.0f ms (engine %.0f ms: %s), publish %.0f ms", uri, version,
+                  (analysed - started) * 1000, result.timings.get("total", 0.0) * 1000,
+                  " ".join(f"{k} {v * 1000:.0f}" for k, v in result.timings.items() if k != "total"),
+                  (published - analysed) * 1000)
         self.refresh_code_lenses()
         if quick:
             return state
@@ -325,7 +329,8 @@ class LensServer(LanguageServer):
                     await self.worker.run_plain(column_scores, col, col.texts, background=True)
                 if not await idle():
                     return
-                await hierarchy_for(self, state, column)
+                if await hierarchy_for(self, state, column, idle=True) is CANCELLED:
+                    return  # an edit: its analysis schedules the clusters again
             except Exception:
                 log.exception("clusters for %s failed", state.uri)
                 return

@@ -19,8 +19,9 @@ from lens_engine.errors import AnalysisCancelled
 
 
 class Job:
-    def __init__(self, key: str):
+    def __init__(self, key: str, measured: bool = True):
         self.key = key
+        self.measured = measured  # its cancel latency is the one lens/stats reports (analyses)
         self.cancelled = threading.Event()
         self.cancelled_at: float | None = None
         self.stopped_at: float | None = None
@@ -38,8 +39,8 @@ class Worker:
     def __init__(self) -> None:
         # One thread: analyses share the warm models and would only compete for 2 cores.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lens-worker")
-        # Clusters take seconds and can't be interrupted; on their own thread they
-        # never hold up the analysis of a fresh edit.
+        # Clusters take seconds; on their own thread they never hold up the start of a
+        # fresh edit's analysis (and an edit cancels them between steps).
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lens-clusters")
         self.jobs: dict[str, Job] = {}
         self.last_cancel_latency: float | None = None
@@ -54,11 +55,19 @@ class Worker:
 
         Returns None when the job was cancelled (by a newer job for the same key,
         by :meth:`cancel`, or by the request being cancelled)."""
+        return await self._run(self.executor, key, fn, *args, **kwargs)
+
+    async def run_background(self, key: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """:meth:`run` on the clusters' thread: for slow work that can stop between steps."""
+        return await self._run(self.background, key, fn, *args, **kwargs)
+
+    async def _run(self, executor: ThreadPoolExecutor, key: str, fn: Callable[..., Any], *args: Any,
+                   **kwargs: Any) -> Any:
         self.cancel(key)
-        job = Job(key)
+        job = Job(key, measured=executor is self.executor)
         self.jobs[key] = job
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, partial(self._call, job, fn, *args, **kwargs))
+        future = loop.run_in_executor(executor, partial(self._call, job, fn, *args, **kwargs))
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -77,11 +86,11 @@ class Worker:
             return None
         finally:
             job.stopped_at = time.perf_counter()
-            if job.cancelled_at is not None:
+            if job.cancelled_at is not None and job.measured:
                 self.last_cancel_latency = job.stopped_at - job.cancelled_at
 
     async def run_plain(self, fn: Callable[..., Any], *args: Any, background: bool = False) -> Any:
-        """Run a function that takes no cancellation flag (model loading, clusters)."""
+        """Run a function that takes no cancellation flag (model loading, first scores)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.background if background else self.executor, partial(fn, *args))
 

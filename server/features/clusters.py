@@ -8,18 +8,35 @@ from .diagnostics import lsp_range
 MAX_ROWS = 500
 
 
-async def hierarchy_for(ls, state, column: str):
-    """The column's cluster hierarchy, computed once per analysis."""
+CANCELLED = object()  # hierarchy_for's answer when an edit stopped the computation
+
+
+async def hierarchy_for(ls, state, column: str, *, idle: bool = False):
+    """The column's cluster hierarchy, computed once per analysis.
+
+    ``idle``: computed because edits paused (not asked for): an edit stops it
+    (see LensServer.schedule), and the answer is then ``CANCELLED``."""
     from lens_engine.analyze import column_clusters
 
     result = state.result
     if column not in state.clusters:
         col = result.per_column[column]
-        hierarchy = await ls.worker.run_plain(column_clusters, col, col.texts, ls.config.engine, background=True)
+        if idle:
+            key = clusters_job(state.uri)
+            hierarchy = await ls.worker.run_background(key, column_clusters, col, col.texts, ls.config.engine)
+            if hierarchy is None and col.tagged is not None:
+                return CANCELLED
+        else:
+            hierarchy = await ls.worker.run_plain(column_clusters, col, col.texts, ls.config.engine, background=True)
         if state.result is not result:
             return hierarchy  # re-analysed meanwhile: don't cache against the new result
         state.clusters[column] = hierarchy
     return state.clusters[column]
+
+
+def clusters_job(uri: str) -> str:
+    """The worker key of a document's idle-time clusters."""
+    return f"{uri}#clusters"
 
 
 def register(server) -> None:

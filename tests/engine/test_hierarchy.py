@@ -237,3 +237,28 @@ def test_tiny_inputs():
     assert result.tree[0].children == []
     with pytest.raises(ValueError):
         cluster_hierarchy(["a"], [])
+
+
+def test_a_check_that_raises_stops_the_hierarchy_between_steps(families):
+    """The language server stops idle-time clusters when an edit comes (column_clusters'
+    should_stop): every step calls ``check``, so it stops at whichever one is running."""
+    texts, tagged, _ = families
+    calls = []
+
+    def count() -> None:
+        calls.append(1)
+
+    cluster_hierarchy(texts, tagged, check=count)
+    steps = len(calls)
+    assert steps >= 8  # three feature sets, a tree and cuts per similarity, the splits
+    for stop_at in (1, steps // 2, steps):
+        calls.clear()
+
+        def stop() -> None:
+            calls.append(1)
+            if len(calls) == stop_at:
+                raise InterruptedError
+
+        with pytest.raises(InterruptedError):
+            cluster_hierarchy(texts, tagged, check=stop)
+        assert len(calls) == stop_at  # nothing ran past the step that raised
