@@ -24,7 +24,7 @@ class Settings:
     # What to read
     columns: list[str] = field(default_factory=list)  # empty: choose the freest text column
     seed_column: str | None = None
-    seed_value: str | None = None
+    seed_value: str = "seed"  # the --seed-column value that marks a seed (case-insensitive)
     seeds_file: str | None = None
     format: str | None = None  # csv | tsv | jsonl; None: from the extension or content
 
@@ -51,7 +51,7 @@ class Settings:
     # Semantic duplicates (see docs/findings.md#semantic-duplicate and semantic.DuplicateRule):
     semantic_duplicate_threshold: float = 0.8  # cosine floor
     semantic_neighbours: int = 4  # k: a row's local scale is its distance to its k-th nearest row
-    semantic_neighbour_ratio: float = 0.5  # distance ≤ ratio × local scale (0: test off)
+    semantic_neighbour_ratio: float = 0.525  # distance ≤ ratio × local scale (0: test off)
     semantic_wording_ratio: float = 0.3  # distance ≤ ratio × word-sequence distance (0: test off)
     device: str | None = None  # None: cuda when present, else cpu
 

@@ -27,7 +27,7 @@ pass three tests (``DuplicateRule``), each on the cosine distance d = 1 - cos:
   cosine, so the more wording they share, the closer in meaning they must be:
   "in other words" means other words.
 
-Two vetoes, on the words alone, cover what a sentence embedding hardly sees:
+Four vetoes, on the words alone, cover what a sentence embedding hardly sees:
 
 * figures: the rows name different figures (years, decades, counts: "the late
   70s" / "the 1980s"), or one names a figure the other lacks.  MiniLM puts
@@ -35,7 +35,19 @@ Two vetoes, on the words alone, cover what a sentence embedding hardly sees:
 * qualifier: one row is the other word for word plus a trailing qualifier of at
   least ``qualifier_words`` words ("vibraphone solos" / "vibraphone solos with
   gentle vocals", cosine 0.91): a narrower request, not the same one in other
-  words (a one-word tail, "indie pop" / "indie pop music", still passes).
+  words (a one-word tail, "indie pop" / "indie pop music", still passes);
+* slot: the rows' content words (``content_sequence``: words that are not English
+  stop words) are the same sequence but for one word ("songs for a sleepless
+  evening" / "songs for a sleepless afternoon", cosine 0.95): one frame with one
+  slot filled differently.  A sentence embedding cannot tell a synonym in the
+  slot from a sibling (evening / afternoon, day / night); a real one-word rewording
+  of a longer row is a near-duplicate anyway;
+* extra content: one row has at least ``extra_words`` more content words without a
+  counterpart in the other than the other has in it (a counterpart: the same stem,
+  or one word a prefix of the other, "stars" / "stargazing").  Rewordings swap words
+  one for one; a row that adds a genre, a place and an occasion ("gritty music
+  inspired by Savages pls" / "trying to find gritty music", cosine 0.82) asks for
+  something narrower.  It generalises the qualifier veto to additions anywhere.
 
 All of it uses only the pair's cosine, its words and each row's k-th neighbour,
 so ``SemanticIndex`` keeps them across analyses and an edit re-scores one row.
@@ -49,6 +61,7 @@ import threading
 from collections.abc import Callable, Hashable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,9 +90,10 @@ DEFAULT_EMBEDDING_MODEL: str = _bundled_model_folder()
 # semantic_neighbour_ratio, semantic_wording_ratio; see docs/findings.md#semantic-duplicate).
 DEFAULT_DUPLICATE_THRESHOLD = 0.8  # cosine floor
 DEFAULT_NEIGHBOURS = 4  # k of the local scale: groups of up to k rewordings still pass
-DEFAULT_NEIGHBOUR_RATIO = 0.5
+DEFAULT_NEIGHBOUR_RATIO = 0.525
 DEFAULT_WORDING_RATIO = 0.3
 DEFAULT_QUALIFIER_WORDS = 2  # the shortest qualifier: a preposition and a noun ("with vocals")
+DEFAULT_EXTRA_WORDS = 3  # extra-content veto: this many more unmatched content words on one side
 
 # A block of the similarity matrix holds at most this many float32 cells (~64 MB).
 _BLOCK_CELLS = 16_000_000
@@ -171,9 +185,10 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
 class DuplicateRule:
     """When two rows are semantic duplicates: the three tests and two vetoes of the module docstring.
 
-    A ratio of 0 switches its test off, ``figures=False`` and ``qualifier_words=0``
-    the vetoes (``DuplicateRule(0.92, neighbour_ratio=0, wording_ratio=0,
-    figures=False, qualifier_words=0)`` is the plain cosine threshold Lens used before).
+    A ratio of 0 switches its test off, ``figures=False``, ``qualifier_words=0``,
+    ``slot=False`` and ``extra_words=0`` the vetoes (``DuplicateRule(0.92,
+    neighbour_ratio=0, wording_ratio=0, figures=False, qualifier_words=0, slot=False,
+    extra_words=0)`` is the plain cosine threshold Lens used before).
     """
 
     threshold: float = DEFAULT_DUPLICATE_THRESHOLD
@@ -182,6 +197,8 @@ class DuplicateRule:
     wording_ratio: float = DEFAULT_WORDING_RATIO
     figures: bool = True
     qualifier_words: int = DEFAULT_QUALIFIER_WORDS
+    slot: bool = True
+    extra_words: int = DEFAULT_EXTRA_WORDS
 
     def __post_init__(self) -> None:
         if int(self.neighbours) != self.neighbours or self.neighbours < 1:
@@ -191,6 +208,13 @@ class DuplicateRule:
         if int(self.qualifier_words) != self.qualifier_words or self.qualifier_words < 0:
             raise ValueError(f"qualifier_words must be a whole number ≥ 0 (0: veto off), "
                              f"not {self.qualifier_words!r}")
+        if int(self.extra_words) != self.extra_words or self.extra_words < 0:
+            raise ValueError(f"extra_words must be a whole number ≥ 0 (0: veto off), not {self.extra_words!r}")
+
+    def without_word_tests(self) -> DuplicateRule:
+        """The same rule with the wording test and every veto off (for rows without texts)."""
+        return DuplicateRule(self.threshold, self.neighbours, self.neighbour_ratio, wording_ratio=0,
+                             figures=False, qualifier_words=0, slot=False, extra_words=0)
 
     def keep(self, cosine: np.ndarray, scale_a: np.ndarray, scale_b: np.ndarray,
              wording: np.ndarray, vetoed: np.ndarray | None = None) -> np.ndarray:
@@ -207,13 +231,23 @@ class DuplicateRule:
         return ok
 
     def vetoes(self, a: Sequence[str], b: Sequence[str], figures_a: frozenset[str] | None = None,
-               figures_b: frozenset[str] | None = None) -> bool:
+               figures_b: frozenset[str] | None = None, content_a: tuple[str, ...] | None = None,
+               content_b: tuple[str, ...] | None = None) -> bool:
         """Whether the words of two rows (``content_words``) rule the pair out whatever its cosine
-        (``figures_a``/``figures_b``: the rows' :func:`figures`, when already known)."""
+        (``figures_a``/``figures_b``: the rows' :func:`figures`, ``content_a``/``content_b``
+        their :func:`content_sequence`, when already known)."""
         if self.figures:
             if (figures(a) if figures_a is None else figures_a) != (figures(b) if figures_b is None else figures_b):
                 return True
-        return self.qualifier_words > 0 and adds_qualifier(a, b, self.qualifier_words)
+        if self.qualifier_words > 0 and adds_qualifier(a, b, self.qualifier_words):
+            return True
+        if not (self.slot or self.extra_words > 0):
+            return False
+        content_a = content_sequence(a) if content_a is None else content_a
+        content_b = content_sequence(b) if content_b is None else content_b
+        if self.slot and one_slot_apart(content_a, content_b):
+            return True
+        return self.extra_words > 0 and extra_content(content_a, content_b) >= self.extra_words
 
 
 def duplicate_rule(settings) -> DuplicateRule:
@@ -225,6 +259,54 @@ def duplicate_rule(settings) -> DuplicateRule:
 def content_words(text: str) -> tuple[str, ...]:
     """Lower-cased words of ``text`` without punctuation marks (what the wording test compares)."""
     return tuple(w for w in _words(text) if w[0].isalnum() or w[0] == "_")
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    """spaCy's English stop words (function words and the commonest verbs), lower-cased."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(w.lower() for w in STOP_WORDS)
+
+
+def content_sequence(words: Sequence[str]) -> tuple[str, ...]:
+    """The content words among ``words`` (``content_words``), in order: no stop words, none
+    without a letter."""
+    stop = _stop_words()
+    return tuple(w for w in words if w not in stop and any(c.isalpha() for c in w))
+
+
+_SUFFIXES = ("ing", "ies", "es", "s", "ed")
+
+
+def _stem(word: str) -> str:
+    """``word`` without one inflectional suffix, when at least three letters remain."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[:-len(suffix)]
+    return word
+
+
+def _counterpart(word: str, others: set[str]) -> bool:
+    """Whether stem ``word`` has a counterpart in ``others``: the same stem, or (four letters
+    or more) one a prefix of the other ("star" / "stargaz", "home" / "homesick")."""
+    if word in others:
+        return True
+    return len(word) >= 4 and any(len(o) >= 4 and (o.startswith(word) or word.startswith(o)) for o in others)
+
+
+def one_slot_apart(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Whether two content-word sequences are equally long and differ in exactly one place."""
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
+
+
+def extra_content(a: Sequence[str], b: Sequence[str]) -> int:
+    """How many more content words of one sequence lack a counterpart in the other than the
+    other way round (stems compared; see ``_counterpart``)."""
+    stems_a, stems_b = {_stem(w) for w in a}, {_stem(w) for w in b}
+    alone_a = sum(not _counterpart(w, stems_b) for w in stems_a)
+    alone_b = sum(not _counterpart(w, stems_a) for w in stems_b)
+    return abs(alone_a - alone_b)
 
 
 def wording_similarity(a: Sequence[str], b: Sequence[str]) -> float:
@@ -278,8 +360,7 @@ def semantic_duplicates(
     path: a fresh :class:`SemanticIndex` given every row at once.
     """
     if texts is None:
-        rule = DuplicateRule(rule.threshold, rule.neighbours, rule.neighbour_ratio, wording_ratio=0,
-                             figures=False, qualifier_words=0)
+        rule = rule.without_word_tests()
     embeddings = np.asarray(embeddings, dtype=np.float32)
     index = SemanticIndex(rule, block_rows=block_rows)
     return index.pairs(list(range(len(embeddings))), embeddings, texts)
@@ -339,6 +420,7 @@ class SemanticIndex:
         self._keys: list[Hashable | None] = []
         self._words: list[tuple[str, ...]] = []
         self._figures: list[frozenset[str]] = []  # figures(words), for the figure veto
+        self._content: list[tuple[str, ...]] = []  # content_sequence(words), for the slot and extra vetoes
         self._free: list[int] = []
         self._vectors = np.zeros((0, 0), dtype=np.float32)
         self._alive = np.zeros(0, dtype=bool)
@@ -398,6 +480,7 @@ class SemanticIndex:
             self._keys[slot] = None
             self._words[slot] = ()
             self._figures[slot] = frozenset()
+            self._content[slot] = ()
             self._free.append(slot)
         gone = np.asarray(slots, dtype=np.int64)
         self._alive[gone] = False
@@ -416,6 +499,7 @@ class SemanticIndex:
             self._keys[slot] = key
             self._words[slot] = w
             self._figures[slot] = figures(w)
+            self._content[slot] = content_sequence(w) if (self.rule.slot or self.rule.extra_words) else ()
             self._pairs_of[slot] = {}
         self._vectors[slots] = vectors
         self._alive[slots] = True
@@ -437,6 +521,7 @@ class SemanticIndex:
         self._keys += [None] * (size - old)
         self._words += [()] * (size - old)
         self._figures += [frozenset()] * (size - old)
+        self._content += [()] * (size - old)
         self._free += range(old, size)
 
     def _scores(self, slots: np.ndarray) -> np.ndarray:
@@ -489,7 +574,8 @@ class SemanticIndex:
             self._pair_slots[n] = (x, y)
             self._pair_cos[n] = cos
             self._pair_wording[n] = wording_similarity(self._words[x], self._words[y])
-            self._pair_vetoed[n] = self.rule.vetoes(self._words[x], self._words[y], self._figures[x], self._figures[y])
+            self._pair_vetoed[n] = self.rule.vetoes(self._words[x], self._words[y], self._figures[x], self._figures[y],
+                                                    self._content[x], self._content[y])
             self._pair_live[n] = True
             self._pairs_of[x][y] = self._pairs_of[y][x] = n
 

@@ -16,15 +16,19 @@ from lens_engine.semantic import (
     SemanticIndexPool,
     _top_k,
     adds_qualifier,
+    content_sequence,
     content_words,
     embed_texts,
+    extra_content,
     figures,
     normalize_rows,
+    one_slot_apart,
     semantic_duplicates,
     wording_similarity,
 )
 
-PLAIN = DuplicateRule(0.8, neighbour_ratio=0, wording_ratio=0, figures=False, qualifier_words=0)  # the floor alone
+PLAIN = DuplicateRule(0.8, neighbour_ratio=0, wording_ratio=0, figures=False, qualifier_words=0,
+                      slot=False, extra_words=0)  # the floor alone
 
 # A template with 36 fillings (rows that share a frame), three requests each said twice
 # in other words, and unrelated rows.
@@ -55,6 +59,8 @@ def test_rule_tests_each_pair_on_its_cosine_distance():
 
 
 def test_rule_rejects_nonsense_settings():
+    with pytest.raises(ValueError, match="extra_words"):
+        DuplicateRule(extra_words=-1)
     with pytest.raises(ValueError, match="semantic_neighbours"):
         DuplicateRule(neighbours=0)
     with pytest.raises(ValueError, match="ratio"):
@@ -85,6 +91,39 @@ def test_a_trailing_qualifier_makes_a_narrower_request():
     assert not adds_qualifier((), words("anything at all here"))
 
 
+def content(text: str) -> tuple[str, ...]:
+    return content_sequence(content_words(text))
+
+
+def test_content_sequence_drops_stop_words_and_marks():
+    assert content("Songs for a crisp, cold evening!") == ("songs", "crisp", "cold", "evening")
+    assert content("some music for the night, 2 of them") == ("music", "night")
+
+
+def test_one_slot_filled_differently_is_template_mates():
+    assert one_slot_apart(content("songs for a sleepless evening"), content("songs for a sleepless afternoon"))
+    assert one_slot_apart(content("songs that make you want to travel across the garage"),
+                          content("songs that make you want to wander into the garage"))  # prepositions aside
+    assert not one_slot_apart(content("songs for a frosty day"), content("songs for a frosty day"))  # none
+    assert not one_slot_apart(content("songs to play at a graduation"), content("music for a graduation ceremony"))
+    assert not one_slot_apart(content("protest songs against injustice"), content("songs protesting injustice"))
+
+
+def test_extra_content_counts_words_added_beyond_those_swapped():
+    # Adds "tips", an artist and "pls", swaps "finding" / "trying" ("find" is a stop word).
+    assert extra_content(content("Tips for finding gritty music inspired by Savages pls"),
+                         content("trying to find gritty music")) == 3
+    assert extra_content(content("give me bluegrass records"), content("I want bluegrass records for knitting pls")) == 3
+    # Rewordings swap words one for one; stems and prefixes count as counterparts.
+    assert extra_content(content("music for stargazing at night"),
+                         content("songs to listen to while looking at the stars at night")) == 2
+    assert extra_content(content("songs about missing home while living abroad"),
+                         content("homesick songs for people living abroad")) == 0
+    assert extra_content(content("lullabies to help a newborn fall asleep"),
+                         content("lullaby songs for getting a newborn baby to sleep")) == 1
+    assert extra_content((), ()) == 0
+
+
 def test_vetoes_strike_pairs_whatever_their_cosine():
     rule = DuplicateRule()
     assert rule.vetoes(words("The late 80s exotica"), words("Underrated exotica from the late 70s"))
@@ -92,9 +131,17 @@ def test_vetoes_strike_pairs_whatever_their_cosine():
     assert not rule.vetoes(words("jazz in the 1920s"), words("jazz of the roaring twenties"))
     assert rule.vetoes(words("vibraphone solos"), words("vibraphone solos with gentle vocals"))
     assert not rule.vetoes(words("polka music for Oktoberfest"), words("Oktoberfest polka songs"))
-    off = DuplicateRule(figures=False, qualifier_words=0)
+    assert rule.vetoes(words("songs for a sleepless evening"), words("songs for a sleepless afternoon"))
+    assert rule.vetoes(words("Tips for finding gritty music inspired by Savages pls"), words("trying to find gritty music"))
+    assert not rule.vetoes(words("music for stargazing at night"),
+                           words("songs to listen to while looking at the stars at night"))
+    off = DuplicateRule(figures=False, qualifier_words=0, slot=False, extra_words=0)
     assert not off.vetoes(words("The late 80s exotica"), words("Underrated exotica from the late 70s"))
     assert not off.vetoes(words("vibraphone solos"), words("vibraphone solos with gentle vocals"))
+    assert not off.vetoes(words("songs for a sleepless evening"), words("songs for a sleepless afternoon"))
+    assert not off.vetoes(words("Tips for finding gritty music inspired by Savages pls"), words("trying to find gritty music"))
+    assert not DuplicateRule(extra_words=4).vetoes(words("Tips for finding gritty music inspired by Savages pls"),
+                                                   words("trying to find gritty music"))
     cos, scale, wording = np.full(2, 0.93), np.full(2, 0.4), np.full(2, 0.2)
     assert rule.keep(cos, scale, scale, wording, np.array([False, True])).tolist() == [True, False]
 
@@ -156,13 +203,16 @@ def test_template_mates_drop_out_and_rewordings_stay(embedding_model):
 
 def test_vetoed_pairs_drop_out_with_the_real_model(embedding_model):
     narrower = [("vibraphone solos", "vibraphone solos with gentle vocals"),
-                ("The late 80s exotica", "Underrated exotica from the late 70s")]
+                ("The late 80s exotica", "Underrated exotica from the late 70s"),
+                ("songs for a sleepless evening", "songs for a sleepless afternoon"),
+                ("Tips for finding gritty music inspired by Savages pls", "trying to find gritty music")]
     texts = [t for pair in REWORDED + narrower for t in pair] + OTHER
     embeddings = embed_texts(texts, embedding_model)
     reworded = {(2 * p, 2 * p + 1) for p in range(len(REWORDED))}
     vetoed = {(2 * p, 2 * p + 1) for p in range(len(REWORDED), len(REWORDED) + len(narrower))}
-    without_vetoes = semantic_duplicates(embeddings, DuplicateRule(figures=False, qualifier_words=0), texts)
-    assert {(i, j) for i, j, _ in without_vetoes} == reworded | vetoed  # MiniLM: cosine 0.88-0.91
+    without_vetoes = semantic_duplicates(
+        embeddings, DuplicateRule(figures=False, qualifier_words=0, slot=False, extra_words=0), texts)
+    assert {(i, j) for i, j, _ in without_vetoes} == reworded | vetoed  # MiniLM: cosine 0.82-0.95
     assert {(i, j) for i, j, _ in semantic_duplicates(embeddings, DuplicateRule(), texts)} == reworded
 
 
