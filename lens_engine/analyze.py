@@ -25,7 +25,8 @@ from .config import Settings
 from .datasets import (DatasetError, DatasetReader, FieldValue, ParseProblem, Record, RecordMemo,
                        choose_text_column)
 from .errors import AnalysisCancelled
-from .duplicates import DuplicatePair, NearDuplicateIndex, duplicate_groups, exact_duplicates, near_duplicates
+from .duplicates import (DuplicatePair, NearDuplicateIndex, NearPairsMemo, duplicate_groups, exact_duplicates,
+                         near_duplicates)
 from .findings import Finding, RelatedRow
 from .phrases import RepeatedPhrase, WordCache, lexical_repetition
 from .seeds import SeedCopy, read_seeds_file, seed_copies, seed_rows_by_text, seed_rows_by_value
@@ -84,9 +85,16 @@ class RowStore:
             return self.indexes[key]
 
     def forget(self, key: tuple) -> None:
-        """Drop the index or cache for ``key`` (e.g. a closed document's records)."""
+        """Drop the index or cache for ``key``."""
         with self.lock:
             self.indexes.pop(key, None)
+
+    def forget_document(self, path: str) -> None:
+        """Drop a closed document's warm state: every index keyed ``(kind, path, ...)``
+        (its records, findings, pairs, embeddings and scores: ~15 MB per 1,000 rows)."""
+        with self.lock:
+            for key in [k for k in self.indexes if len(k) > 1 and k[1] == path]:
+                del self.indexes[key]
 
     def get_many(self, namespace: str, keys: Sequence[bytes]) -> dict[bytes, object]:
         found: dict[bytes, object] = {}
@@ -438,7 +446,7 @@ def _analyze_column(
         result.near_pairs = near_duplicates(
             texts, threshold, signatures=lambda uniques, q: _signatures(uniques, q, store),
             index=lambda q, r: store.index(("near", threshold, q, r), lambda: NearDuplicateIndex(threshold, q, r)),
-            check=check)
+            check=check, memo=store.index(("near-pairs", str(path), data.name), NearPairsMemo))
     check()
     with _timed(timings, "phrases"):
         result.phrases = lexical_repetition(texts, min_count=min_count, min_words=settings.phrase_min_words,
@@ -460,7 +468,8 @@ def _analyze_column(
     check()
     if settings.semantic:
         with _timed(timings, "embedding"):
-            result.embeddings = _embeddings(texts, settings, store, progress, check)
+            last = store.index(("embeddings", str(path), data.name, settings.analysis_key()), LastEmbeddings)
+            result.embeddings = _embeddings(texts, settings, store, progress, check, last)
         with _timed(timings, "semantic"):
             lexical = {(p.a, p.b) for p in result.near_pairs}
             for group in result.exact_groups:
@@ -597,11 +606,41 @@ def _signatures(uniques: list[str], shingle_chars: int, store: RowStore) -> np.n
     return out
 
 
-def _embeddings(texts, settings: Settings, store: RowStore, progress, check) -> np.ndarray:
-    from .semantic import embed_texts
+class LastEmbeddings:
+    """A document column's embedding matrix from its last analysis and the row keys it
+    was made for: after an edit of a few rows, a copy with those rows replaced (gathering
+    10k vectors from the row store again took 15 ms per edit)."""
 
+    def __init__(self) -> None:
+        self.keys: list[bytes | None] = []
+        self.matrix: np.ndarray | None = None
+
+
+def _embeddings(texts, settings: Settings, store: RowStore, progress, check,
+                last: LastEmbeddings | None = None) -> np.ndarray:
     namespace = f"emb:{settings.analysis_key()}"
     keys = [content_key(t) if t else None for t in texts]
+    if last is not None and last.matrix is not None and len(last.keys) == len(keys):
+        changed = [r for r, (a, b) in enumerate(zip(last.keys, keys)) if a is not b and a != b]
+        if len(changed) <= 64:
+            out = last.matrix.copy()  # the last result keeps its own
+            if changed:
+                fresh = _embeddings_of([texts[r] for r in changed], [keys[r] for r in changed], namespace,
+                                       settings, store, progress, check, dim=out.shape[1])
+                out[changed] = fresh
+            last.keys, last.matrix = keys, out
+            return out
+    out = _embeddings_of(texts, keys, namespace, settings, store, progress, check)
+    if last is not None:
+        last.keys, last.matrix = keys, out
+    return out
+
+
+def _embeddings_of(texts, keys, namespace: str, settings: Settings, store: RowStore, progress, check,
+                   dim: int | None = None) -> np.ndarray:
+    """Rows' vectors (zeros for rows without text), from the row store or the model."""
+    from .semantic import embed_texts
+
     cached = store.get_many(namespace, [k for k in keys if k is not None])
     missing = list({keys[r]: r for r, k in enumerate(keys) if k is not None and k not in cached}.values())
     if missing:
@@ -617,7 +656,7 @@ def _embeddings(texts, settings: Settings, store: RowStore, progress, check) -> 
         store.put_many(namespace, new)
         cached.update(dict(new))
         check()
-    dim = len(next(iter(cached.values()))) // 4 if cached else 384
+    dim = dim or (len(next(iter(cached.values()))) // 4 if cached else 384)
     out = np.zeros((len(texts), dim), dtype=np.float32)
     present = [r for r, k in enumerate(keys) if k is not None]
     if present:  # one join and one copy, not a copy per row
@@ -674,6 +713,17 @@ class FindingsMemo:
     def __init__(self) -> None:
         self._last: dict[tuple, tuple[list, list[Finding]]] = {}
         self._next: dict[tuple, tuple[list, list[Finding]]] = {}
+        # The near-duplicate findings as a whole: (pairs list, settings, rows, their values,
+        # keys, findings); reused when the pairs are the same list and the rows' values the
+        # same objects (an edit of a row without near-duplicates).
+        self.near: tuple | None = None
+
+    def carry(self, keys: list[tuple]) -> None:
+        """Keep the findings of ``keys`` for the next analysis without rebuilding them."""
+        for key in keys:
+            hit = self._last.get(key)
+            if hit is not None:
+                self._next[key] = hit
 
     def reuse(self, key: tuple, values: list, build: Callable[[], list[Finding]]) -> list[Finding]:
         hit = self._last.get(key)
@@ -684,6 +734,44 @@ class FindingsMemo:
     def done(self) -> None:
         """Keep only this analysis's findings for the next one."""
         self._last, self._next = self._next, {}
+
+
+def _near_findings(result: ColumnResult, values: Sequence[FieldValue | None], col: str, limit: int,
+                   near_severity, reuse, out: list[Finding], keys: list[tuple], n_rows: int) -> list[int]:
+    """The near-duplicate findings (into ``out``, their memo keys into ``keys``); returns
+    the rows they involve."""
+    # Matches as (−similarity, row): sorted as they are, most similar first.
+    matches: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for p in result.near_pairs:
+        matches[p.a].append((-p.similarity, p.b))
+        matches[p.b].append((-p.similarity, p.a))
+    groups: dict[int, list[int]] = {}
+    group_keys: dict[int, tuple[int, int, int]] = {}  # a group's key, hashed once, not once per row
+    for g in duplicate_groups(result.near_pairs, n_rows):
+        g_key = (len(g), g[0], hash(tuple(g)))
+        for r in g:
+            groups[r], group_keys[r] = g, g_key
+    for row, ms in sorted(matches.items()):
+        ms.sort()
+        shown = ms[:limit]
+
+        def near_findings(row=row, ms=ms, shown=shown) -> list[Finding]:
+            found: list[Finding] = []
+            best, best_row = -ms[0][0], ms[0][1]
+            more = f" and {len(ms) - 1} more row{'s' if len(ms) > 2 else ''}" if len(ms) > 1 else ""
+            _adder(found, values, col)(
+                "near-duplicate", near_severity, row,
+                f"Near-duplicate of {_line(values[best_row])} ({best:.0%} similar){more}: “{_preview(values[best_row].text)}”",
+                None, [RelatedRow(r, values[r].range, f"{-s:.0%} similar") for s, r in shown],
+                {"similarity": round(best, 4), "group": groups.get(row, [row]),
+                 "matches": [[r, round(-s, 4)] for s, r in shown]})
+            return found
+
+        key = ("near", row, tuple(shown), len(ms), group_keys.get(row), limit, near_severity)
+        keys.append(key)
+        out.extend(reuse(key, [values[row]] + [values[r] for _, r in shown], near_findings))
+
+    return sorted(matches)
 
 
 def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
@@ -712,36 +800,18 @@ def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
 
         out.extend(reuse(("exact", tuple(group), limit, exact_severity), [values[r] for r in group], exact_findings))
 
-    # Matches as (−similarity, row): sorted as they are, most similar first.
-    matches: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for p in result.near_pairs:
-        matches[p.a].append((-p.similarity, p.b))
-        matches[p.b].append((-p.similarity, p.a))
-    groups: dict[int, list[int]] = {}
-    group_keys: dict[int, tuple[int, int, int]] = {}  # a group's key, hashed once, not once per row
-    for g in duplicate_groups(result.near_pairs, n_rows):
-        g_key = (len(g), g[0], hash(tuple(g)))
-        for r in g:
-            groups[r], group_keys[r] = g, g_key
     near_severity = settings.severity_of("near-duplicate")
-    for row, ms in sorted(matches.items()):
-        ms.sort()
-        shown = ms[:limit]
-
-        def near_findings(row=row, ms=ms, shown=shown) -> list[Finding]:
-            found: list[Finding] = []
-            best, best_row = -ms[0][0], ms[0][1]
-            more = f" and {len(ms) - 1} more row{'s' if len(ms) > 2 else ''}" if len(ms) > 1 else ""
-            _adder(found, values, col)(
-                "near-duplicate", near_severity, row,
-                f"Near-duplicate of {_line(values[best_row])} ({best:.0%} similar){more}: “{_preview(values[best_row].text)}”",
-                None, [RelatedRow(r, values[r].range, f"{-s:.0%} similar") for s, r in shown],
-                {"similarity": round(best, 4), "group": groups.get(row, [row]),
-                 "matches": [[r, round(-s, 4)] for s, r in shown]})
-            return found
-
-        key = ("near", row, tuple(shown), len(ms), group_keys.get(row), limit, near_severity)
-        out.extend(reuse(key, [values[row]] + [values[r] for _, r in shown], near_findings))
+    near_memo = memo.near if memo is not None else None
+    if (near_memo is not None and near_memo[0] is result.near_pairs and near_memo[1] == (limit, near_severity)
+            and all(values[r] is v for r, v in zip(near_memo[2], near_memo[3]))):
+        memo.carry(near_memo[4])
+        out.extend(near_memo[5])
+    else:
+        start, near_keys = len(out), []
+        rows_involved = _near_findings(result, values, col, limit, near_severity, reuse, out, near_keys, n_rows)
+        if memo is not None:
+            memo.near = (result.near_pairs, (limit, near_severity), rows_involved,
+                         [values[r] for r in rows_involved], near_keys, out[start:])
 
     sem: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for a, b, s in result.semantic_pairs:

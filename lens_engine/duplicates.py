@@ -251,6 +251,17 @@ def _candidate_pairs_from_keys(keys: np.ndarray, check: Callable[[], None] | Non
     return np.stack([codes // n, codes % n], axis=1)
 
 
+class NearPairsMemo:
+    """A document column's near-duplicate pairs from its last call, so that after an edit
+    of a few rows the other rows' pairs are kept and only the edited rows are looked up
+    in the index (building every pair again was a fifth of a re-analysis)."""
+
+    def __init__(self) -> None:
+        self.norms: list[str | None] | None = None
+        self.pairs: list[DuplicatePair] = []
+        self.context: tuple | None = None  # what the pairs depend on besides the rows
+
+
 def near_duplicates(
     texts: Sequence[str | None],
     threshold: float = 0.85,
@@ -259,6 +270,7 @@ def near_duplicates(
     signatures: "Callable[[list[str], int], np.ndarray] | None" = None,
     index: Callable[[int, int], NearDuplicateIndex] | None = None,
     check: Callable[[], None] | None = None,
+    memo: NearPairsMemo | None = None,
 ) -> list[DuplicatePair]:
     """Pairs of rows whose normalised texts have rapidfuzz ``ratio`` ≥ threshold.
 
@@ -266,29 +278,84 @@ def near_duplicates(
     representative each); unless ``include_exact``, pairs inside an exact group
     are left to :func:`exact_duplicates`.  ``signatures(uniques, shingle_chars)``
     may supply cached MinHash signatures; ``index(shingle_chars, band_rows)``
-    a :class:`NearDuplicateIndex` kept across calls.
+    a :class:`NearDuplicateIndex` kept across calls, and ``memo`` the last call's
+    pairs for the same document (used with ``index`` only).
     """
-    normalized_by_row = {row: normalize(t) for row, t in enumerate(texts) if t is not None and t.strip()}
+    norms = [normalize(t) if t is not None and t.strip() else None for t in texts]
     members: dict[str, list[int]] = defaultdict(list)
-    for row, norm in normalized_by_row.items():
-        members[norm].append(row)
+    for row, norm in enumerate(norms):
+        if norm is not None:
+            members[norm].append(row)
     uniques = list(members)
-    pairs: list[DuplicatePair] = []
-    if include_exact:
-        for rows in members.values():
-            pairs.extend(DuplicatePair(a, b, 1.0) for i, a in enumerate(rows) for b in rows[i + 1 :])
     if len(uniques) < 2:
+        pairs = _exact_pairs(members) if include_exact else []
+        if memo is not None:
+            memo.norms, memo.pairs, memo.context = None, [], None
         return pairs
     shingle_chars, band_rows = shingle_plan(uniques)
     signatures = signatures or (lambda texts, q: minhash_signatures(texts, q))
     near = index(shingle_chars, band_rows) if index is not None else \
         NearDuplicateIndex(threshold, shingle_chars, band_rows)
+    context = (id(near), threshold, include_exact)
+    changed = _changed_rows(memo.norms, norms) if memo is not None and memo.context == context else None
+    if changed is not None and len(near.texts) + len(changed) <= near.max_items:
+        near.learn([norms[r] for r in changed if norms[r] is not None], signatures, check)
+        if all(u in near.position for u in uniques):  # else the index started over: the full path
+            pairs = _pairs_after_edit(memo.pairs, changed, norms, members, near, include_exact)
+            memo.norms, memo.pairs = norms, pairs
+            return pairs
     near.learn(uniques, signatures, check)
+    pairs = _exact_pairs(members) if include_exact else []
     for i, j, sim in near.pairs(uniques):
         for a in members[uniques[i]]:
             for b in members[uniques[j]]:
                 pairs.append(DuplicatePair(min(a, b), max(a, b), sim))
-    pairs.sort(key=lambda p: (p.a, p.b))
+    pairs.sort(key=_pair_order)
+    if memo is not None:
+        memo.norms, memo.pairs, memo.context = norms, pairs, context
+    return pairs
+
+
+def _pair_order(p: DuplicatePair) -> tuple[int, int]:
+    return p.a, p.b
+
+
+def _exact_pairs(members: dict[str, list[int]]) -> list[DuplicatePair]:
+    return [DuplicatePair(a, b, 1.0) for rows in members.values() for i, a in enumerate(rows) for b in rows[i + 1:]]
+
+
+def _changed_rows(old: list[str | None] | None, new: list[str | None], most: int = 64) -> list[int] | None:
+    """Rows whose text differs between two equally long lists; None when the lengths
+    differ (rows inserted or deleted) or more than ``most`` rows changed."""
+    if old is None or len(old) != len(new):
+        return None
+    changed = [r for r, (a, b) in enumerate(zip(old, new)) if a is not b and a != b]
+    return changed if len(changed) <= most else None
+
+
+def _pairs_after_edit(old_pairs: list[DuplicatePair], changed: list[int], norms: list[str | None],
+                      members: dict[str, list[int]], near: NearDuplicateIndex,
+                      include_exact: bool) -> list[DuplicatePair]:
+    """The pairs of the rows that kept their text, and the changed rows' pairs afresh:
+    the same list as the full path gives (``test_near_pairs_memo_equals_a_fresh_call``)."""
+    gone = set(changed)
+    pairs = [p for p in old_pairs if p.a not in gone and p.b not in gone]
+    fresh: dict[tuple[int, int], float] = {}
+    for r in changed:
+        norm = norms[r]
+        if norm is None:
+            continue
+        if include_exact:
+            for b in members[norm]:
+                if b != r:
+                    fresh[(min(r, b), max(r, b))] = 1.0
+        for q, sim in near.neighbours.get(near.position[norm], {}).items():
+            for b in members.get(near.texts[q], ()):
+                fresh[(min(r, b), max(r, b))] = sim
+    if not fresh and len(pairs) == len(old_pairs):
+        return old_pairs  # the same list: callers may skip what they derived from it
+    pairs.extend(DuplicatePair(a, b, sim) for (a, b), sim in fresh.items())
+    pairs.sort(key=_pair_order)
     return pairs
 
 

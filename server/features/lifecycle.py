@@ -59,7 +59,7 @@ def register(server) -> None:
         if timer is not None:
             timer.cancel()
         ls.states.pop(uri, None)
-        ls.store.forget(("records", to_fs_path(uri) or uri))  # the reader's memo of this buffer
+        ls.store.forget_document(to_fs_path(uri) or uri)  # its records, findings and warm scores
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     @server.feature(types.SHUTDOWN)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lens_engine.analyze import RowStore, SAMPLE_PATH, analyze_path, analyze_text
@@ -177,15 +178,17 @@ def test_bundled_sample_shows_findings_of_every_kind():
     assert data["scores"]["query"]["vendi_score"] > 1
 
 
-def test_a_warm_reanalysis_after_edits_equals_a_cold_one(tmp_path):
+@pytest.mark.parametrize("semantic", [False, True])
+def test_a_warm_reanalysis_after_edits_equals_a_cold_one(tmp_path, semantic):
     """What an editor does: the same buffer re-analysed after each edit with every
-    per-row cache and index warm (reader memo, word tokens, tags, pair indexes).
+    per-row cache and index warm (reader memo, word tokens, tags, pair indexes, the
+    document's near pairs and embedding matrix).
     Each result must be the one a fresh analysis of the same text gives."""
     from lens_engine.sample_data import planted_dataset
 
     text = planted_dataset(400, seed=1).write_csv(tmp_path / "p.csv").read_text()
     path = str(tmp_path / "p.csv")
-    settings = Settings(semantic=False, clusters=False, scores=False)
+    settings = Settings(semantic=semantic, clusters=False, scores=False)
     store = RowStore(None)
     lines = text.splitlines(keepends=True)
     edits = [
@@ -194,12 +197,38 @@ def test_a_warm_reanalysis_after_edits_equals_a_cold_one(tmp_path):
         lambda ls: ls[:2] + ls[40:],  # many rows deleted
         lambda ls: ls[:7] + ['"an open quote,and the rest\n'] + ls[7:],  # a parse error mid-file
         lambda ls: ls,  # the same text again
+        lambda ls: ls[:-1] + [ls[-1].replace(",", " once more,", 1)],  # the last row reworded
+        lambda ls: ls[:-1] + [ls[-1].replace(" once more,", ",", 1)],  # and back
     ]
     analyze_text(text, path, settings, store=store)
     for edit in edits:
         lines = edit(lines)
         text = "".join(lines)
         warm = analyze_text(text, path, settings, store=store)
-        cold = analyze_text(text, path, settings, store=RowStore(None))
+        cold_store = RowStore(None)
+        cold_store.memory = dict(store.memory)  # rows' tags and vectors by content; no warm index or memo
+        cold = analyze_text(text, path, settings, store=cold_store)
         assert [f.to_dict() for f in warm.findings] == [f.to_dict() for f in cold.findings]
         assert warm.row_ranges == cold.row_ranges
+        if semantic:
+            column = warm.columns[0]
+            assert np.array_equal(warm.per_column[column].embeddings, cold.per_column[column].embeddings)
+            assert warm.per_column[column].semantic_pairs == cold.per_column[column].semantic_pairs
+
+
+def test_forget_document_drops_its_warm_state_only(tmp_path):
+    from lens_engine.sample_data import planted_dataset
+
+    store = RowStore(None)
+    settings = Settings(semantic=False, clusters=False)
+    paths = []
+    for name in ("a.csv", "b.csv"):
+        text = planted_dataset(200, seed=2).write_csv(tmp_path / name).read_text()
+        paths.append(str(tmp_path / name))
+        analyze_text(text, paths[-1], settings, store=store)
+    per_document = {k for k in store.indexes if len(k) > 1 and k[1] == paths[0]}
+    assert {k[0] for k in per_document} >= {"records", "findings", "near-pairs", "diversity"}
+    store.forget_document(paths[0])
+    assert not any(len(k) > 1 and k[1] == paths[0] for k in store.indexes)
+    assert any(len(k) > 1 and k[1] == paths[1] for k in store.indexes)
+    assert ("words",) in store.indexes  # shared by every document: kept

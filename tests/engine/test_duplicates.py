@@ -2,6 +2,8 @@
 
 import random
 
+import pytest
+
 from rapidfuzz import fuzz
 
 from lens_engine.duplicates import duplicate_groups, exact_duplicates, minhash_signatures, near_duplicates
@@ -127,3 +129,44 @@ def test_a_cancelled_warm_learn_forgets_what_it_half_learned():
         raise AssertionError("the check was never called")
     warm = {(p.a, p.b) for p in near_duplicates(edited, 0.85, index=index)}
     assert warm == {(p.a, p.b) for p in near_duplicates(edited, 0.85)}
+
+
+@pytest.mark.parametrize("include_exact", [False, True])
+def test_near_pairs_memo_equals_a_fresh_call(include_exact, monkeypatch):
+    """A document's pairs after each edit (one row, a few rows, a copy of another row, an
+    emptied row, a deletion) from the memo's path equal a fresh call's."""
+    from lens_engine import duplicates
+    from lens_engine.duplicates import NearDuplicateIndex, NearPairsMemo
+
+    patched = []
+    after_edit = duplicates._pairs_after_edit
+    monkeypatch.setattr(duplicates, "_pairs_after_edit", lambda *a: patched.append(1) or after_edit(*a))
+
+    texts: list[str | None] = _planted_texts(5, 800)
+    indexes: dict = {}
+    memo = NearPairsMemo()
+
+    def index(q, r):
+        return indexes.setdefault((q, r), NearDuplicateIndex(0.85, q, r))
+
+    rng = random.Random(6)
+    near_duplicates(texts, 0.85, include_exact=include_exact, index=index, memo=memo)
+    for step in range(30):
+        kind = step % 5
+        row = rng.randrange(len(texts))
+        if kind == 0:
+            texts[row] = (texts[row] or "w1 w2 w3") + " w9"
+        elif kind == 1:
+            for r in rng.sample(range(len(texts)), 3):
+                texts[r] = (texts[r] or "") + " w3 w4"
+        elif kind == 2:
+            texts[row] = texts[rng.randrange(len(texts))]  # an exact copy of another row
+        elif kind == 3:
+            texts[row] = None if step % 2 else "   "
+        else:
+            del texts[row]  # a deletion: the memo's rows no longer line up
+        warm = near_duplicates(texts, 0.85, include_exact=include_exact, index=index, memo=memo)
+        cold = near_duplicates(texts, 0.85, include_exact=include_exact)
+        assert [(p.a, p.b, round(p.similarity, 9)) for p in warm] == [(p.a, p.b, round(p.similarity, 9)) for p in cold]
+    assert len(cold) > 50
+    assert len(patched) == 24  # every edit but the deletions took the memo's path
