@@ -301,9 +301,11 @@ def run_rewarm(corpus: Corpus, repeats: int, semantic: bool) -> None:
                                          settings=settings(semantic=semantic, clusters=False), store=store))
     results: dict[str, list[float]] = {}
     stages: dict[str, list[dict[str, float]]] = {}
+    first_scored: float | None = None  # the first re-analysis with scores builds their warm state
     for name, changes in REWARM_VARIANTS.items():
         results[name], stages[name] = [], []
-        for rep in range(repeats):
+        builds_state = first_scored is None and changes.get("scores", True)
+        for rep in range(-1 if builds_state else 0, repeats):
             row = rng.randrange(len(texts))
             texts[row] = perturb(texts[row], rng, 1) + f" (take {name[:3]}{rep})"  # new content: a cache miss
             text = csv_text(texts)
@@ -312,10 +314,16 @@ def run_rewarm(corpus: Corpus, repeats: int, semantic: bool) -> None:
             seconds, result = timed(lambda: analyze_text(text, path="bench.csv",
                                                          settings=settings(semantic=semantic, **options),
                                                          store=store, freeze=freeze))
+            if rep < 0:
+                first_scored = seconds * 1000
+                continue
             results[name].append(seconds * 1000)
             stages[name].append(with_rest(result.timings))
         print(f"{name}: {fmt_runs(results[name], 'ms', 0)}; load {load_average()}", flush=True)
     rows = [["cold first analysis (fills the cache)", f"{cold * 1000:.0f} ms", ""]]
+    if first_scored is not None:
+        rows.append(["first re-analysis with scores (builds their warm state; not in the medians)",
+                     f"{first_scored:.0f} ms", ""])
     for name, ms in results.items():
         verdict = "met" if median(ms) < 300 else "MISSED"
         target = f"< 300 ms: {verdict}" if name.startswith("all but clusters") else (

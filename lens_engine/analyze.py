@@ -478,7 +478,10 @@ def _analyze_column(
             from .semantic import SemanticIndexPool, duplicate_rule
 
             rule = duplicate_rule(settings)  # kept across analyses: an edit re-scores only its rows
-            index = store.index(("semantic", rule, settings.analysis_key()), lambda: SemanticIndexPool(rule))
+            # One per document column: two files that share most rows would otherwise take
+            # turns with one index, each turn re-scoring the other's rows (0.5 s at 10k rows).
+            index = store.index(("semantic", str(path), data.name, rule, settings.analysis_key()),
+                                lambda: SemanticIndexPool(rule))
             present = [texts[r] for r in rows]
             pairs = index.pairs([content_key(t) for t in present], result.embeddings[rows], present) if rows else []
             result.semantic_pairs = [(rows[i], rows[j], float(s)) for i, j, s in pairs

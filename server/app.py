@@ -307,18 +307,19 @@ class LensServer(LanguageServer):
 
         from lens_engine.analyze import column_scores
 
-        # Idle means no edit waiting out its debounce, no analysis of this file running and
-        # no change in the last ``delay`` seconds (a pause between two keystrokes is not
-        # idle): clusters take seconds of CPU (and the GIL), and would slow the next
-        # analysis and the event loop down by half.  Checked again before each step.
+        # Idle means no edit waiting out its debounce, no analysis running (of any file: the
+        # one being edited or opened comes first) and no change in the last ``delay`` seconds
+        # (a pause between two keystrokes is not idle): clusters take seconds of CPU (and the
+        # GIL), and would slow the next analysis and the event loop down by half.  Checked
+        # again before each step.
         async def idle() -> bool:
             await asyncio.sleep(delay)
-            while (state.uri in self._timers or state.uri in self.worker.jobs
+            while (state.uri in self._timers or self.worker.analysing()
                    or time.perf_counter() - self._last_change.get(state.uri, 0.0) < delay):
                 if state.result is not result:
                     return False
                 await asyncio.sleep(delay / 4)
-            return state.result is result
+            return state.result is result and self.states.get(state.uri) is state  # not closed meanwhile
 
         for column in result.columns:
             try:

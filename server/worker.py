@@ -45,6 +45,10 @@ class Worker:
         self.jobs: dict[str, Job] = {}
         self.last_cancel_latency: float | None = None
 
+    def analysing(self) -> bool:
+        """Whether an analysis (not background work) is in flight."""
+        return any(job.measured for job in self.jobs.values())
+
     def cancel(self, key: str) -> None:
         job = self.jobs.get(key)
         if job is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
+from .clusters import clusters_job
+
 
 def register(server) -> None:
     @server.feature(types.INITIALIZED)
@@ -55,6 +57,7 @@ def register(server) -> None:
     def did_close(ls, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.worker.cancel(uri)
+        ls.worker.cancel(clusters_job(uri))  # clusters of a closed file would only take CPU
         timer = ls._timers.pop(uri, None)
         if timer is not None:
             timer.cancel()
