@@ -32,7 +32,7 @@ describe('package.json', () => {
     assert.equal(properties['lens.nearDuplicateThreshold'].default, 0.85);
     assert.equal(properties['lens.semanticDuplicateThreshold'].default, 0.8);  // the engine's defaults
     assert.equal(properties['lens.semanticNeighbours'].default, 4);
-    assert.equal(properties['lens.semanticNeighbourRatio'].default, 0.5);
+    assert.equal(properties['lens.semanticNeighbourRatio'].default, 0.525);
     assert.equal(properties['lens.semanticWordingRatio'].default, 0.3);
     assert.equal(properties['lens.debounceMs'].default, 400);
     assert.deepEqual(properties['lens.device'].enum, ['auto', 'cpu', 'cuda']);
