@@ -34,6 +34,7 @@ from .source import Position, Range
 from .suppressions import load_suppressions, row_key
 from .syntax import (SyntacticTemplate, TaggedText, dominant_count, load_pipeline, syntactic_templates, tag_texts,
                      template_index)
+from .text import changed_rows
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -623,16 +624,14 @@ def _embeddings(texts, settings: Settings, store: RowStore, progress, check,
                 last: LastEmbeddings | None = None) -> np.ndarray:
     namespace = f"emb:{settings.analysis_key()}"
     keys = [content_key(t) if t else None for t in texts]
-    if last is not None and last.matrix is not None and len(last.keys) == len(keys):
-        changed = [r for r, (a, b) in enumerate(zip(last.keys, keys)) if a is not b and a != b]
-        if len(changed) <= 64:
-            out = last.matrix.copy()  # the last result keeps its own
-            if changed:
-                fresh = _embeddings_of([texts[r] for r in changed], [keys[r] for r in changed], namespace,
-                                       settings, store, progress, check, dim=out.shape[1])
-                out[changed] = fresh
-            last.keys, last.matrix = keys, out
-            return out
+    changed = changed_rows(last.keys, keys) if last is not None and last.matrix is not None else None
+    if changed is not None:
+        out = last.matrix.copy()  # the last result keeps its own
+        if changed:
+            out[changed] = _embeddings_of([texts[r] for r in changed], [keys[r] for r in changed], namespace,
+                                          settings, store, progress, check, dim=out.shape[1])
+        last.keys, last.matrix = keys, out
+        return out
     out = _embeddings_of(texts, keys, namespace, settings, store, progress, check)
     if last is not None:
         last.keys, last.matrix = keys, out
@@ -706,6 +705,24 @@ def _adder(out: list[Finding], values: Sequence[FieldValue | None], column: str)
     return add
 
 
+@dataclass
+class NearSection:
+    """A column's near-duplicate findings, reused whole while ``pairs`` is the same list
+    (``NearPairsMemo`` keeps it when an edit touches no near-duplicate) and the ``rows``
+    it involves keep the same ``values`` objects (so the same ranges and texts)."""
+
+    pairs: list[DuplicatePair]
+    settings: tuple
+    rows: list[int]
+    values: list[FieldValue | None]
+    keys: list[tuple]  # FindingsMemo keys of its findings
+    findings: list[Finding]
+
+    def fits(self, pairs: list[DuplicatePair], settings: tuple, values: Sequence[FieldValue | None]) -> bool:
+        return (self.pairs is pairs and self.settings == settings
+                and all(values[r] is v for r, v in zip(self.rows, self.values)))
+
+
 class FindingsMemo:
     """A document column's duplicate, template and phrase findings from its last analysis.
 
@@ -716,10 +733,7 @@ class FindingsMemo:
     def __init__(self) -> None:
         self._last: dict[tuple, tuple[list, list[Finding]]] = {}
         self._next: dict[tuple, tuple[list, list[Finding]]] = {}
-        # The near-duplicate findings as a whole: (pairs list, settings, rows, their values,
-        # keys, findings); reused when the pairs are the same list and the rows' values the
-        # same objects (an edit of a row without near-duplicates).
-        self.near: tuple | None = None
+        self.near: NearSection | None = None  # the near-duplicate findings as a whole
 
     def carry(self, keys: list[tuple]) -> None:
         """Keep the findings of ``keys`` for the next analysis without rebuilding them."""
@@ -804,17 +818,16 @@ def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
         out.extend(reuse(("exact", tuple(group), limit, exact_severity), [values[r] for r in group], exact_findings))
 
     near_severity = settings.severity_of("near-duplicate")
-    near_memo = memo.near if memo is not None else None
-    if (near_memo is not None and near_memo[0] is result.near_pairs and near_memo[1] == (limit, near_severity)
-            and all(values[r] is v for r, v in zip(near_memo[2], near_memo[3]))):
-        memo.carry(near_memo[4])
-        out.extend(near_memo[5])
+    section = memo.near if memo is not None else None
+    if section is not None and section.fits(result.near_pairs, (limit, near_severity), values):
+        memo.carry(section.keys)
+        out.extend(section.findings)
     else:
         start, near_keys = len(out), []
         rows_involved = _near_findings(result, values, col, limit, near_severity, reuse, out, near_keys, n_rows)
         if memo is not None:
-            memo.near = (result.near_pairs, (limit, near_severity), rows_involved,
-                         [values[r] for r in rows_involved], near_keys, out[start:])
+            memo.near = NearSection(result.near_pairs, (limit, near_severity), rows_involved,
+                                    [values[r] for r in rows_involved], near_keys, out[start:])
 
     sem: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for a, b, s in result.semantic_pairs:

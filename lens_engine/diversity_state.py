@@ -31,7 +31,7 @@ import numpy as np
 
 from . import diversity as dv
 from .syntax import TaggedText
-from .text import words
+from .text import changed_rows, words
 
 # ---------------------------------------------------------------------------
 # Compression from checkpoints
@@ -307,7 +307,7 @@ class DiversityState:
         # Every boundary's n-grams depend only on the two rows beside it: after an edit of a
         # few rows, only the boundaries beside them are new.
         last = self._last_crossing
-        changed = _changed_positions(last[0], texts) if last is not None else None
+        changed = changed_rows(last[0], texts) if last is not None else None
         if changed is None:
             cache = self._cross
             out = []
@@ -381,15 +381,6 @@ class DiversityState:
                 embeddings = self._embeddings
                 self._reset()
                 self._embeddings = embeddings
-
-
-def _changed_positions(old: list, new: list, most: int = 64) -> list[int] | None:
-    """Positions where two equally long lists differ; None when their lengths differ or
-    more than ``most`` positions do (then recomputing everything is as cheap)."""
-    if len(old) != len(new):
-        return None
-    changed = [i for i, (a, b) in enumerate(zip(old, new)) if a is not b and a != b]
-    return changed if len(changed) <= most else None
 
 
 def _flat(per_row: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

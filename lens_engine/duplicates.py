@@ -16,7 +16,7 @@ import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.process import cpdist
 
-from .text import normalize
+from .text import changed_rows, normalize
 
 N_PERMUTATIONS = 126
 
@@ -297,7 +297,7 @@ def near_duplicates(
     near = index(shingle_chars, band_rows) if index is not None else \
         NearDuplicateIndex(threshold, shingle_chars, band_rows)
     context = (id(near), threshold, include_exact)
-    changed = _changed_rows(memo.norms, norms) if memo is not None and memo.context == context else None
+    changed = changed_rows(memo.norms, norms) if memo is not None and memo.context == context else None
     if changed is not None and len(near.texts) + len(changed) <= near.max_items:
         near.learn([norms[r] for r in changed if norms[r] is not None], signatures, check)
         if all(u in near.position for u in uniques):  # else the index started over: the full path
@@ -322,15 +322,6 @@ def _pair_order(p: DuplicatePair) -> tuple[int, int]:
 
 def _exact_pairs(members: dict[str, list[int]]) -> list[DuplicatePair]:
     return [DuplicatePair(a, b, 1.0) for rows in members.values() for i, a in enumerate(rows) for b in rows[i + 1:]]
-
-
-def _changed_rows(old: list[str | None] | None, new: list[str | None], most: int = 64) -> list[int] | None:
-    """Rows whose text differs between two equally long lists; None when the lengths
-    differ (rows inserted or deleted) or more than ``most`` rows changed."""
-    if old is None or len(old) != len(new):
-        return None
-    changed = [r for r, (a, b) in enumerate(zip(old, new)) if a is not b and a != b]
-    return changed if len(changed) <= most else None
 
 
 def _pairs_after_edit(old_pairs: list[DuplicatePair], changed: list[int], norms: list[str | None],

@@ -8,6 +8,7 @@ point at the exact phrase in the row.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 _WORD = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]")
@@ -27,3 +28,13 @@ def words(text: str) -> list[str]:
 def normalize(text: str) -> str:
     """Case- and whitespace-insensitive form used for exact duplicates."""
     return _SPACE.sub(" ", text).strip().casefold()
+
+
+def changed_rows(old: Sequence | None, new: Sequence, most: int = 64) -> list[int] | None:
+    """Positions where two equally long row lists (texts or their keys) differ; None when
+    there is no old list, the lengths differ (rows inserted or deleted) or more than
+    ``most`` rows changed: then recomputing everything is as cheap as patching."""
+    if old is None or len(old) != len(new):
+        return None
+    changed = [i for i, (a, b) in enumerate(zip(old, new)) if a is not b and a != b]
+    return changed if len(changed) <= most else None
