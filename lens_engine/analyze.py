@@ -754,9 +754,10 @@ class FindingsMemo:
 
 
 def _near_findings(result: ColumnResult, values: Sequence[FieldValue | None], col: str, limit: int,
-                   near_severity, reuse, out: list[Finding], keys: list[tuple], n_rows: int) -> list[int]:
-    """The near-duplicate findings (into ``out``, their memo keys into ``keys``); returns
-    the rows they involve."""
+                   near_severity, reuse, n_rows: int) -> NearSection:
+    """The near-duplicate findings, with their memo keys and the rows they involve."""
+    out: list[Finding] = []
+    keys: list[tuple] = []
     # Matches as (−similarity, row): sorted as they are, most similar first.
     matches: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for p in result.near_pairs:
@@ -788,7 +789,8 @@ def _near_findings(result: ColumnResult, values: Sequence[FieldValue | None], co
         keys.append(key)
         out.extend(reuse(key, [values[row]] + [values[r] for _, r in shown], near_findings))
 
-    return sorted(matches)
+    rows = sorted(matches)
+    return NearSection(result.near_pairs, (limit, near_severity), rows, [values[r] for r in rows], keys, out)
 
 
 def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
@@ -823,11 +825,10 @@ def _column_findings(data: ColumnData, result: ColumnResult, settings: Settings,
         memo.carry(section.keys)
         out.extend(section.findings)
     else:
-        start, near_keys = len(out), []
-        rows_involved = _near_findings(result, values, col, limit, near_severity, reuse, out, near_keys, n_rows)
+        section = _near_findings(result, values, col, limit, near_severity, reuse, n_rows)
+        out.extend(section.findings)
         if memo is not None:
-            memo.near = NearSection(result.near_pairs, (limit, near_severity), rows_involved,
-                                    [values[r] for r in rows_involved], near_keys, out[start:])
+            memo.near = section
 
     sem: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for a, b, s in result.semantic_pairs:

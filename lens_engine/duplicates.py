@@ -185,9 +185,9 @@ class NearDuplicateIndex:
                 self.__init__(self.threshold, self.shingle_chars, self.band_rows, self.max_items)  # half-built: forget it
                 raise
             return
-        # Each new text against the texts before it that share a band with it. Per-row sets and numpy
-        # arrays, not one set of pairs: sorting millions of tuples held the GIL for 0.4 s
-        # (hovers waited) when a fifth of a 10k-row file was new.
+        # Each new text against the texts before it that share a band with it. Per-row sets
+        # and numpy arrays, not one set of pairs: sorting millions of tuples held the GIL
+        # for 0.4 s (hovers waited) when a fifth of a 10k-row file was new.
         try:
             olds: list[np.ndarray] = []
             news: list[np.ndarray] = []

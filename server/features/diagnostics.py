@@ -48,13 +48,14 @@ MAX_WIRE_LIST = 10
 
 def wire_data(f: Finding) -> dict:
     """The finding's ``data`` for a Diagnostic: ``group`` as ``group_size``, ``matches``
-    cut to the ``MAX_WIRE_LIST`` most similar (``matches_total`` says how many there are)."""
+    (most similar first) cut to the first ``MAX_WIRE_LIST`` (``matches_total`` says how
+    many there are)."""
     data = {k: v for k, v in f.data.items() if k != "group"}
     if "group" in f.data:
         data["group_size"] = len(f.data["group"])
     matches = f.data.get("matches")
     if matches is not None and len(matches) > MAX_WIRE_LIST:
-        data["matches"] = sorted(matches, key=lambda m: -m[1])[:MAX_WIRE_LIST]
+        data["matches"] = matches[:MAX_WIRE_LIST]
         data["matches_total"] = len(matches)
     data["row"], data["column"] = f.row, f.column
     return data
