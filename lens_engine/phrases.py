@@ -258,20 +258,21 @@ def repeated_edges(
     if len(tok.ids) == 0:
         return results
     padded_ids = _padded_ids(tok, max_words)
+    lengths = np.diff(np.append(tok.row_offset, len(tok.ids)))  # words per row
     for kind in ("opening", "ending"):
         # n -> {hash: token indices where the edge starts, one per row}
         frequent: dict[int, dict[int, np.ndarray]] = {}
         for n in range(min_words, max_words + 1):
-            # Only the windows at a row's edge: one per row, not one per token.
-            at_edge = (tok.length >= n) & ((tok.pos == 0) if kind == "opening" else (tok.pos == tok.length - n))
-            idx = np.nonzero(at_edge)[0]
-            uniq, inverse, counts = np.unique(_hashes_at(padded_ids, idx, n), return_inverse=True, return_counts=True)
-            keep = np.nonzero(counts >= min_count)[0]
+            # Only the windows at a row's edge: one per row with n words or more.
+            long_enough = np.flatnonzero(lengths >= n)
+            idx = tok.row_offset[long_enough] + (0 if kind == "opening" else lengths[long_enough] - n)
+            h = _hashes_at(padded_ids, idx, n)
+            order = np.argsort(h, kind="stable")  # rows in order within each hash
+            uniq, first, counts = _runs(h[order])
+            keep = np.flatnonzero(counts >= min_count)
             if len(keep) == 0:
                 break
-            order = np.argsort(inverse, kind="stable")
-            bounds = np.concatenate([[0], np.cumsum(counts)])
-            frequent[n] = {int(uniq[k]): idx[order[bounds[k] : bounds[k + 1]]] for k in keep}
+            frequent[n] = {int(uniq[k]): idx[order[first[k]: first[k] + counts[k]]] for k in keep}
         hidden: set[tuple[int, int]] = set()
         for n, edges in frequent.items():
             longer = frequent.get(n + 1, {})
