@@ -32,8 +32,8 @@ from .phrases import RepeatedPhrase, WordCache, lexical_repetition
 from .seeds import SeedCopy, read_seeds_file, seed_copies, seed_rows_by_text, seed_rows_by_value
 from .source import Position, Range
 from .suppressions import load_suppressions, row_key
-from .syntax import (SyntacticTemplate, TaggedText, dominant_count, load_pipeline, syntactic_templates, tag_texts,
-                     template_index)
+from .syntax import (SequenceRows, SyntacticTemplate, TaggedText, dominant_count, load_pipeline, syntactic_templates,
+                     tag_texts, template_index)
 from .text import changed_rows
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -374,6 +374,7 @@ def _analyze_dataset(
         result_columns[column] = result
         memo = store.index(("findings", str(reader.path), column), FindingsMemo)
         findings.extend(_column_findings(data, result, settings, seed_rows, read.rows, memo))
+        _column_corpus_level(result, settings, check, timings)
 
     findings.extend(_problem_findings(reader.problems, settings))
     suppressed = load_suppressions(Path(reader.path)) if reader.path else set()
@@ -422,12 +423,13 @@ def _analyze_column(
     # Scores of this document's column kept warm: the next analysis recounts only changed rows.
     result.diversity_state = state = store.index(("diversity", str(path), data.name, settings.analysis_key()),
                                                  DiversityState)
-    # Warm scores: their compressions start once the rows are tagged, on another core, and
-    # are ready by the end.
+    # Warm scores: their compressions run on another core while the findings are made, the
+    # rows' from now, the tags' once the rows are tagged (the longer one: level-9 deflate is
+    # slow on the repetitive tag text), and are ready by the end.
     scored_rows = [r for r, t in enumerate(texts) if t] if settings.scores and state.used else None
     if scored_rows is not None and len(scored_rows) > WARM_SCORES_MAX_ROWS:
         scored_rows = None
-    if scored_rows is not None and not settings.syntax:
+    if scored_rows is not None:
         state.compress([texts[r] for r in scored_rows])
     n_text = sum(1 for t in texts if t)
     min_count = dominant_count(n_text, settings.min_share, settings.min_rows)
@@ -458,9 +460,10 @@ def _analyze_column(
         with _timed(timings, "templates"):
             index = store.index(("templates", settings.template_similarity),
                                 lambda: template_index(settings.template_similarity))
-            result.templates = syntactic_templates(result.tagged, min_count=min_count,
-                                                   similarity=settings.template_similarity,
-                                                   min_words=settings.min_template_words, index=index)
+            result.templates = syntactic_templates(
+                result.tagged, min_count=min_count, similarity=settings.template_similarity,
+                min_words=settings.min_template_words, index=index,
+                rows_memo=store.index(("template-rows", str(path), data.name, settings.analysis_key()), SequenceRows))
     check()
     if seed_rows or extra_seeds:
         with _timed(timings, "seeds"):
@@ -487,15 +490,22 @@ def _analyze_column(
             pairs = index.pairs([content_key(t) for t in present], result.embeddings[rows], present) if rows else []
             result.semantic_pairs = [(rows[i], rows[j], float(s)) for i, j, s in pairs
                                      if (min(rows[i], rows[j]), max(rows[i], rows[j])) not in lexical]
+    return result
+
+
+def _column_corpus_level(result: ColumnResult, settings: Settings, check: Callable[[], None],
+                         timings: dict[str, float]) -> None:
+    """The scores and clusters of an analysed column.  They come after its findings: a warm
+    analysis's compressions (on another core, see ``_analyze_column``) then have the
+    findings' time to finish in too."""
     check()
     if settings.scores:
         with _timed(timings, "scores"):
-            column_scores(result, texts)
+            column_scores(result, result.texts)
     check()
     if settings.clusters:
         with _timed(timings, "clusters"):
-            result.clusters = column_clusters(result, texts, settings)
-    return result
+            result.clusters = column_clusters(result, result.texts, settings)
 
 
 # The warm scores' per-row n-grams take ~11 MB per 1,000 rows; above this many rows a

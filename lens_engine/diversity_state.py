@@ -6,7 +6,8 @@ rows an edit did not touch.  A :class:`DiversityState` keeps what the rows' cont
 
 * per distinct row text, the ids of its n-grams in each tokenisation the scores use (one
   growing id space per tokenisation), so a count over the corpus is a ``bincount`` over
-  cached ids instead of a sort of every n-gram;
+  cached ids instead of a sort of every n-gram; and all rows' ids joined, which an edit
+  patches where it changed rows;
 * the gzip compressor's state at checkpoints of the joined rows, so an edit recompresses
   from the last checkpoint before it (deflate's output does not depend on how its input
   is chunked, so the bytes are the same as one call's);
@@ -148,6 +149,71 @@ class _RowGrams:
     tail: tuple[str, ...]  # last 3
 
 
+@dataclass(slots=True)
+class _RowIds:
+    """Every row's n-gram ids back to back, with the row of each: what the corpus counts are
+    bincounts over.  An edit patches the few rows it changed instead of joining 10k arrays
+    again."""
+
+    ids: np.ndarray
+    row_of: np.ndarray
+    lengths: np.ndarray  # ids per row
+
+    @staticmethod
+    def of(per_row: list[np.ndarray]) -> _RowIds:
+        lengths = np.fromiter(map(len, per_row), dtype=np.int64, count=len(per_row))
+        ids = np.concatenate(per_row) if per_row else np.zeros(0, dtype=np.int64)
+        return _RowIds(ids, np.repeat(np.arange(len(per_row), dtype=np.int64), lengths), lengths)
+
+    def patched(self, rows: list[int], new: list[np.ndarray]) -> _RowIds:
+        """The same rows, but ``rows`` (ascending) holding ``new``."""
+        ends = np.cumsum(self.lengths)
+        ids, row_of, at = [], [], 0
+        for r, row_ids in zip(rows, new):
+            start = int(ends[r] - self.lengths[r])
+            ids += [self.ids[at:start], row_ids]
+            row_of += [self.row_of[at:start], np.full(len(row_ids), r, dtype=np.int64)]
+            at = int(ends[r])
+        ids.append(self.ids[at:])
+        row_of.append(self.row_of[at:])
+        lengths = self.lengths.copy()
+        lengths[rows] = [len(row_ids) for row_ids in new]
+        return _RowIds(np.concatenate(ids), np.concatenate(row_of), lengths)
+
+
+@dataclass(slots=True)
+class _RowTable:
+    """The last call's rows (their texts and :class:`_RowGrams`) with their ids joined."""
+
+    texts: list[str]
+    rows: list[_RowGrams]
+    self_repetition: _RowIds
+    repetition: _RowIds
+    distinct: _RowIds
+    tokens: int
+    whitespace_words: np.ndarray  # per row
+
+    @staticmethod
+    def of(texts: list[str], rows: list[_RowGrams]) -> _RowTable:
+        return _RowTable(list(texts), rows, _RowIds.of([r.self_repetition for r in rows]),
+                         _RowIds.of([r.repetition for r in rows]), _RowIds.of([r.distinct for r in rows]),
+                         sum(r.tokens for r in rows),
+                         np.fromiter((r.whitespace_words for r in rows), dtype=np.float64, count=len(rows)))
+
+    def patched(self, texts: list[str], changed: list[int], new: list[_RowGrams]) -> _RowTable:
+        rows = list(self.rows)
+        whitespace_words = self.whitespace_words.copy()
+        tokens = self.tokens
+        for i, row in zip(changed, new):
+            tokens += row.tokens - rows[i].tokens
+            rows[i] = row
+            whitespace_words[i] = row.whitespace_words
+        return _RowTable(list(texts), rows,
+                         self.self_repetition.patched(changed, [r.self_repetition for r in new]),
+                         self.repetition.patched(changed, [r.repetition for r in new]),
+                         self.distinct.patched(changed, [r.distinct for r in new]), tokens, whitespace_words)
+
+
 _CROSS_WIDTH = 6  # n-grams over a boundary between two rows of ≥ 3 tokens: 1 + 2 + 3
 
 
@@ -167,6 +233,8 @@ class DiversityState:
         self._last_crossing: tuple[list[str], np.ndarray] | None = None
         self._pos_ids = _GramIds()
         self._rows: dict[str, _RowGrams] = {}
+        self._table: _RowTable | None = None  # the last call's rows, ids joined
+        self._pos_table: tuple[list[TaggedText], _RowIds] | None = None
         self._pos_rows: dict[tuple[str, ...], np.ndarray] = {}
         self._cross: dict[tuple[str, str], tuple[int, ...]] = {}
         self._text_ratio = _CompressionRatio()
@@ -194,10 +262,10 @@ class DiversityState:
             return scores
         with self._lock:
             text_ratio, pos_ratio = self.compress(texts, tagged)
-            rows = self._row_grams(texts)
-            self._lexical(scores, texts, rows, sample_size, seed)
+            table = self._row_table(texts)
+            self._lexical(scores, texts, table, sample_size, seed)
             if tagged is not None:
-                dv.template_fields(scores, self._templates(tagged, rows))
+                dv.template_fields(scores, self._templates(tagged, table))
             if embeddings is not None:
                 self._embeddings.fill(scores, embeddings, list(keys) if keys is not None else texts,
                                       dv.sample_rows(n_rows, sample_size, seed))
@@ -216,11 +284,23 @@ class DiversityState:
         last = self._pos_payload
         if last is None or last[0] != tagged:  # the same rows' tags: don't join them again
             last = self._pos_payload = (list(tagged), " ".join([" ".join(t.pos) for t in tagged]).encode("utf-8"))
-        # The tags first: theirs is the longer compression (the tag text repeats more).
+        # The tags first: theirs is the longer compression (the tag text repeats more); an
+        # analysis asks for the rows' ratio earlier, before tagging, and it is found pending.
         pos = self._pos_ratio.of(last[1])
         return self._text_ratio.of(" ".join(texts).encode("utf-8")), pos
 
     # -- lexical ---------------------------------------------------------------------
+
+    def _row_table(self, texts: list[str]) -> _RowTable:
+        """The rows' n-gram ids: the last call's, patched where an edit changed rows."""
+        last = self._table
+        changed = changed_rows(last.texts, texts) if last is not None else None
+        if changed is None:
+            table = _RowTable.of(texts, self._row_grams(texts))
+        else:
+            table = last.patched(texts, changed, self._row_grams([texts[i] for i in changed]))
+        self._table = table
+        return table
 
     def _row_grams(self, texts: list[str]) -> list[_RowGrams]:
         cache = self._rows
@@ -255,20 +335,20 @@ class DiversityState:
                 [order, np.fromiter(map(len, grams[order.size:]), dtype=np.int64)])
         return order
 
-    def _lexical(self, scores: dv.DiversityScores, texts: list[str], rows: list[_RowGrams],
+    def _lexical(self, scores: dv.DiversityScores, texts: list[str], table: _RowTable,
                  sample_size: int, seed: int) -> None:
-        n = len(rows)
-        distinct = self._distinct_n(texts, rows)
+        n = len(texts)
+        distinct = self._distinct_n(texts, table)
         scores.distinct_1, scores.distinct_2, scores.distinct_3, scores.distinct_4 = distinct
         scores.ngram_diversity = math.fsum(distinct)
 
-        ids, row_of = _flat([r.self_repetition for r in rows])
+        ids, row_of = table.self_repetition.ids, table.self_repetition.row_of
         rows_containing = np.bincount(ids, minlength=len(self._self_ids))
         in_other_rows = np.bincount(row_of, weights=rows_containing[ids] - 1, minlength=n)
         per_row = np.log(in_other_rows + 1)
         scores.self_repetition, scores.row_self_repetition = float(per_row.mean()), per_row
 
-        ids, row_of = _flat([r.repetition for r in rows])
+        ids, row_of = table.repetition.ids, table.repetition.row_of
         rows_containing = np.bincount(ids, minlength=len(self._word_ids))
         total = np.bincount(row_of, minlength=n)
         shared = np.bincount(row_of, weights=rows_containing[ids] > 1, minlength=n)
@@ -282,15 +362,14 @@ class DiversityState:
                 self._sampled = (sampled, dv.homogenization_rougel(list(sampled)), dv.self_bleu(list(sampled)))
             scores.homogenization_rougel, scores.self_bleu = self._sampled[1], self._sampled[2]
 
-    def _distinct_n(self, texts: list[str], rows: list[_RowGrams]) -> list[float]:
+    def _distinct_n(self, texts: list[str], table: _RowTable) -> list[float]:
         """distinct-n over the rows joined by spaces: the n-grams inside rows, plus those
         that run over each boundary between rows (from the rows' first and last tokens)."""
-        within = np.concatenate([r.distinct for r in rows])
-        crossing = self._crossing(texts, rows)
-        ids = np.concatenate([within, crossing[crossing >= 0]])
+        crossing = self._crossing(texts, table.rows)
+        ids = np.concatenate([table.distinct.ids, crossing[crossing >= 0]])
         present = np.bincount(ids, minlength=len(self._space_ids)) > 0
         unique = np.bincount(self._orders()[present], minlength=dv.DISTINCT_MAX_N + 1)
-        tokens = sum(r.tokens for r in rows)
+        tokens = table.tokens
         return [int(unique[n]) / (tokens - n + 1) if tokens - n + 1 > 0 else 0.0
                 for n in range(1, dv.DISTINCT_MAX_N + 1)]
 
@@ -334,18 +413,18 @@ class DiversityState:
 
     # -- templates -------------------------------------------------------------------
 
-    def _templates(self, tagged: list[TaggedText], rows: list[_RowGrams]) -> dv.TemplateScores:
+    def _templates(self, tagged: list[TaggedText], table: _RowTable) -> dv.TemplateScores:
         n_rows = len(tagged)
-        cache, pos_ids = self._pos_rows, self._pos_ids
-        per_row = []
-        for t in tagged:
-            key = t.pos_key
-            ids = cache.get(key)
-            if ids is None:
-                ids = cache[key] = pos_ids.of(_windows(key, dv.TEMPLATE_N))
-            per_row.append(ids)
-        flat, row_of = _flat(per_row)
-        whitespace_words = np.fromiter((r.whitespace_words for r in rows), dtype=np.float64, count=n_rows)
+        last = self._pos_table
+        changed = changed_rows(last[0], tagged) if last is not None else None
+        if changed is None:
+            joined = _RowIds.of(self._pos_windows(tagged))
+        else:
+            joined = last[1].patched(changed, self._pos_windows([tagged[i] for i in changed]))
+        self._pos_table = (list(tagged), joined)
+        pos_ids = self._pos_ids
+        flat, row_of = joined.ids, joined.row_of
+        whitespace_words = table.whitespace_words
         if flat.size == 0:
             zeros = np.zeros(n_rows)
             return dv.TemplateScores([], 0.0, 0.0, zeros.astype(bool), zeros)
@@ -365,6 +444,18 @@ class DiversityState:
         has = starts > 0
         return dv.TemplateScores(templates, float(has.mean()), float(per_token.mean()), has, per_token)
 
+    def _pos_windows(self, tagged: list[TaggedText]) -> list[np.ndarray]:
+        """The ids of each row's POS n-grams (``TEMPLATE_N`` tags)."""
+        cache, pos_ids = self._pos_rows, self._pos_ids
+        out = []
+        for t in tagged:
+            key = t.pos_key
+            ids = cache.get(key)
+            if ids is None:
+                ids = cache[key] = pos_ids.of(_windows(key, dv.TEMPLATE_N))
+            out.append(ids)
+        return out
+
     # -- housekeeping ----------------------------------------------------------------
 
     def _trim(self, texts: list[str], tagged: list[TaggedText] | None) -> None:
@@ -381,13 +472,6 @@ class DiversityState:
                 embeddings = self._embeddings
                 self._reset()
                 self._embeddings = embeddings
-
-
-def _flat(per_row: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The rows' id arrays back to back, and the row of each id."""
-    lengths = np.fromiter(map(len, per_row), dtype=np.int64, count=len(per_row))
-    ids = np.concatenate(per_row) if per_row else np.zeros(0, dtype=np.int64)
-    return ids, np.repeat(np.arange(len(per_row), dtype=np.int64), lengths)
 
 
 def _stream_tails(rows: list[_RowGrams]) -> list[tuple[str, ...]]:

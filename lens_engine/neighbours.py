@@ -26,12 +26,16 @@ class PairIndex:
         self._items: list[Any] = []
         self._position: dict[Hashable, int] = {}
         self._neighbours: dict[int, dict[int, float]] = {}
+        self._linked: set[int] = set()  # items with at least one neighbour
+        self.generation = object()  # replaced when the index starts over: what it knew is gone
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def _reset(self) -> None:
         self._keys, self._items, self._position, self._neighbours = [], [], {}, {}
+        self._linked = set()
+        self.generation = object()
 
     def _learn(self, keys: Sequence[Hashable], items: Sequence[Any]) -> None:
         new = [(k, it) for k, it in zip(keys, items) if k not in self._position]
@@ -60,6 +64,7 @@ class PairIndex:
                 sim = float(block[r, c])
                 self._neighbours[a][c] = sim
                 self._neighbours[c][a] = sim
+                self._linked.update((a, c))
 
     def seed(self, keys: Sequence[Hashable], items: Sequence[Any], pairs: Sequence[tuple[int, int, float]]) -> None:
         """Start an empty index from pairs already found (e.g. by an upper-triangle
@@ -80,6 +85,23 @@ class PairIndex:
                 continue  # equal keys are one item, as in _learn
             self._neighbours[a][b] = sim
             self._neighbours[b][a] = sim
+            self._linked.update((a, b))
+
+    def learn(self, keys: Sequence[Hashable], items: Sequence[Any]) -> None:
+        """Score the items not seen before (against all), so :meth:`similar` knows them."""
+        self._learn(keys, items)
+
+    def linked(self) -> list[Hashable]:
+        """The items with at least one known neighbour (any the index has seen)."""
+        return [self._keys[p] for p in self._linked]
+
+    def similar(self, key: Hashable) -> dict[Hashable, float]:
+        """The items known to be at or above the threshold with ``key``'s (any it has seen)."""
+        position = self._position.get(key)
+        found = self._neighbours.get(position) if position is not None else None
+        if not found:
+            return {}
+        return {self._keys[q]: sim for q, sim in found.items()}
 
     def pairs(self, keys: Sequence[Hashable], items: Sequence[Any]) -> list[tuple[int, int, float]]:
         """(i, j, similarity), i < j, over positions in ``keys`` (equal keys are the same item)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -170,6 +170,63 @@ def template_index(similarity: float) -> "PairIndex":
     return PairIndex(GrowingOverlap(), similarity)
 
 
+class SequenceRows:
+    """A document column's rows by POS sequence from the last call of
+    :func:`syntactic_templates`: an edit of a few rows moves those rows instead of
+    regrouping 10k, and names the sequences it made new (``added``) so that the pair
+    index scores only those."""
+
+    def __init__(self) -> None:
+        self._tagged: list[TaggedText | None] | None = None
+        self._min_words = 0
+        self.by_sequence: dict[tuple[str, ...], list[int]] = {}
+        self.added: list[tuple[str, ...]] | None = None  # None: every sequence is new
+        self.index_generation: object = None  # the pair index's generation that knows them all
+
+    def update(self, tagged: Sequence[TaggedText | None], min_words: int) -> None:
+        from .text import changed_rows
+
+        changed = changed_rows(self._tagged, tagged) if min_words == self._min_words else None
+        if changed is None:
+            self.by_sequence, self.added = _sequence_rows(tagged, min_words), None
+        else:
+            self.added = []
+            for row in changed:
+                self._move(row, self._tagged[row], tagged[row], min_words)
+        self._tagged, self._min_words = list(tagged), min_words
+
+    def _move(self, row: int, old: TaggedText | None, new: TaggedText | None, min_words: int) -> None:
+        import bisect
+
+        a = old.pos_key if old is not None and len(old.pos) >= min_words else None
+        b = new.pos_key if new is not None and len(new.pos) >= min_words else None
+        if a == b:
+            return
+        by = self.by_sequence
+        # New lists: earlier results hold the old ones (a template's exact rows).
+        if a is not None:
+            rest = [r for r in by[a] if r != row]
+            if rest:
+                by[a] = rest
+            else:
+                del by[a]
+        if b is not None:
+            if b not in by:
+                self.added.append(b)
+            rows = list(by.get(b, ()))
+            bisect.insort(rows, row)
+            by[b] = rows
+
+
+def _sequence_rows(tagged: Sequence[TaggedText | None], min_words: int) -> dict[tuple[str, ...], list[int]]:
+    """Rows (ascending) by POS sequence, for the rows of at least ``min_words`` tokens."""
+    by_sequence: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for row, t in enumerate(tagged):
+        if t is not None and len(t.pos) >= min_words:
+            by_sequence[t.pos_key].append(row)
+    return dict(by_sequence)
+
+
 def syntactic_templates(
     tagged: Sequence[TaggedText | None],
     *,
@@ -177,61 +234,81 @@ def syntactic_templates(
     similarity: float = 0.85,
     min_words: int = 3,
     index: "PairIndex | None" = None,
+    rows_memo: SequenceRows | None = None,
 ) -> list[SyntacticTemplate]:
     """Group rows by identical POS sequences, then merge similar sequences.
 
-    Unique sequences are visited from the most to the least common; each one not
-    yet taken leads a group and takes every untaken sequence whose symmetric
-    n-gram overlap with it is at least ``similarity``.  Leaders never chain, so a
-    group stays close to its template.  Returns groups of at least ``min_count``
+    Unique sequences are visited from the most to the least common (ties: first row
+    first); each one not yet taken leads a group and takes every untaken sequence whose
+    symmetric n-gram overlap with it is at least ``similarity``.  Leaders never chain,
+    so a group stays close to its template.  Returns groups of at least ``min_count``
     rows, largest first.  ``index`` (built by :func:`template_index`) keeps the
-    similar pairs across calls, so re-analysis scores only new sequences.
+    similar pairs across calls, so re-analysis scores only new sequences;
+    ``rows_memo`` keeps one document's grouping of rows by sequence.
     """
     from .overlap import similar_pairs
 
-    by_sequence: dict[tuple[str, ...], list[int]] = defaultdict(list)
-    for row, t in enumerate(tagged):
-        if t is not None and len(t.pos) >= min_words:
-            by_sequence[t.pos_key].append(row)
+    if rows_memo is not None:
+        rows_memo.update(tagged, min_words)
+        by_sequence, added = rows_memo.by_sequence, rows_memo.added
+    else:
+        by_sequence, added = _sequence_rows(tagged, min_words), None
     if not by_sequence:
         return []
-    sequences = sorted(by_sequence, key=lambda s: (-len(by_sequence[s]), by_sequence[s][0]))
 
-    neighbours: dict[int, list[int]] = defaultdict(list)
-    if similarity < 1.0 and len(sequences) > 1:
-        if index is not None and len(index) > 0:
-            found = index.pairs(sequences, sequences)  # warm: only new sequences are scored
-        else:
+    similar: Callable[[tuple[str, ...]], Iterable[tuple[str, ...]]] = lambda key: ()
+    linked: Iterable[tuple[str, ...]] = ()  # the sequences with a similar one
+    if similarity < 1.0 and len(by_sequence) > 1:
+        sequences = list(by_sequence)
+        if index is None or len(index) == 0:
             # Cold: one upper-triangle pass (half the work of scoring new × all).
             found = similar_pairs(sequences, threshold=similarity)
             if index is not None:
                 index.seed(sequences, sequences, found)
-        for i, j, _sim in found:
-            neighbours[i].append(j)
-            neighbours[j].append(i)
+        elif added is not None and rows_memo.index_generation is index.generation:
+            index.learn(added, added)  # warm: only the new sequences are scored
+        else:
+            index.learn(sequences, sequences)
+        if index is not None:
+            if rows_memo is not None:
+                rows_memo.index_generation = index.generation
+            similar, linked = index.similar, index.linked()
+        else:
+            neighbours: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
+            for i, j, _sim in found:
+                neighbours[sequences[i]].append(sequences[j])
+                neighbours[sequences[j]].append(sequences[i])
+            similar, linked = (lambda key: neighbours.get(key, ())), list(neighbours)
 
-    taken = [False] * len(sequences)
-    groups: list[tuple[int, list[int]]] = []
-    for leader in range(len(sequences)):
-        if taken[leader]:
+    # Only two kinds of sequence can lead a kept group or be taken by one: those with a
+    # similar sequence, and those with min_count rows on their own.  The rest (most of
+    # them: one row, nothing similar) would each lead a group of one that is dropped, and
+    # skipping them changes no other group, as taking is symmetric.
+    leaders = {key for key in linked if key in by_sequence}
+    leaders.update(key for key, rows in by_sequence.items() if len(rows) >= min_count)
+    taken: set[tuple[str, ...]] = set()
+    groups: list[tuple[tuple[str, ...], list[tuple[str, ...]]]] = []
+    for leader in sorted(leaders, key=lambda s: (-len(by_sequence[s]), by_sequence[s][0])):
+        if leader in taken:
             continue
-        taken[leader] = True
+        taken.add(leader)
         members = [leader]
-        for other in neighbours.get(leader, ()):
-            if not taken[other]:
-                taken[other] = True
+        for other in similar(leader):  # the index also knows sequences no longer present
+            if other not in taken and other in by_sequence:
+                taken.add(other)
                 members.append(other)
         groups.append((leader, members))
 
     n_tagged = sum(1 for t in tagged if t is not None)
     templates: list[SyntacticTemplate] = []
     for leader, members in groups:
-        if sum(len(by_sequence[sequences[m]]) for m in members) < min_count:
+        count = len(by_sequence[leader]) if len(members) == 1 else sum(len(by_sequence[m]) for m in members)
+        if count < min_count:
             continue  # most groups are a row or two: don't gather and sort them
-        rows = sorted(r for m in members for r in by_sequence[sequences[m]])
-        exact = by_sequence[sequences[leader]]
+        rows = sorted(r for m in members for r in by_sequence[m])
+        exact = by_sequence[leader]
         summary = template_summary([tagged[r] for r in exact[:200]])
-        templates.append(SyntacticTemplate("", sequences[leader], summary, rows, exact, len(rows) / max(n_tagged, 1)))
+        templates.append(SyntacticTemplate("", leader, summary, rows, exact, len(rows) / max(n_tagged, 1)))
     templates.sort(key=lambda t: (-t.count, t.rows[0]))
     for i, t in enumerate(templates):
         t.id = f"T{i + 1}"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from lens_engine.syntax import ModelError, dominant_count, load_pipeline, syntactic_templates, template_summary
+from lens_engine.syntax import (ModelError, SequenceRows, TaggedText, dominant_count, load_pipeline, syntactic_templates,
+                                template_index, template_summary)
 
 
 def test_tagging_is_real_and_keeps_offsets(tag):
@@ -65,3 +66,69 @@ def test_missing_pipeline_folder_is_a_clear_error(tmp_path):
         load_pipeline(str(tmp_path / "no-such-pipeline"))
     with pytest.raises(ModelError, match="spacy_model"):
         load_pipeline("not_an_installed_pipeline")
+
+
+def _synthetic_rows(rng, n: int) -> list:
+    """Tagged rows drawn from a few POS shapes (some near each other), words varying."""
+    shapes = [["PRON", "VERB", "DET", "NOUN"], ["PRON", "VERB", "DET", "ADJ", "NOUN"],
+              ["VERB", "DET", "NOUN", "ADP", "NOUN"], ["VERB", "DET", "NOUN", "ADP", "DET", "NOUN"],
+              ["NOUN", "ADP", "NOUN"], ["ADJ", "NOUN"], ["DET", "NOUN", "VERB", "ADV", "ADJ", "PUNCT"],
+              ["INTJ", "PUNCT", "INTJ", "PUNCT", "X", "SYM"]]  # the last: nothing else is like it
+    words = ["songs", "music", "jazz", "I", "want", "the", "a", "for", "rainy", "day", "slow", "!"]
+
+    def row():
+        if rng.random() < 0.05:
+            return None
+        pos = list(rng.choice(shapes))
+        if rng.random() < 0.3 and pos[0] != "INTJ":
+            pos.insert(rng.randrange(len(pos) + 1), rng.choice(["ADV", "ADJ", "CCONJ"]))
+        toks = [rng.choice(words) for _ in pos]
+        return TaggedText(toks, list(range(len(toks))), pos, [""] * len(toks), list(range(len(toks))))
+
+    return row, [row() for _ in range(n)]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_warm_templates_equal_cold_ones_after_edits(seed):
+    """The per-document memo (SequenceRows) and the pair index give a cold call's templates
+    after every edit: rows changing shape, appearing and vanishing, rows inserted and deleted."""
+    import random
+
+    from lens_engine.neighbours import PairIndex
+    from lens_engine.overlap import GrowingOverlap
+
+    rng = random.Random(seed)
+    row, rows = _synthetic_rows(rng, 300)
+    memo, index = SequenceRows(), template_index(0.8)
+    # A small index shared with a second document starts over now and then: the memo
+    # must notice and have it learn every sequence again.
+    small_memo, other_memo, small = SequenceRows(), SequenceRows(), PairIndex(GrowingOverlap(), 0.8, max_items=60)
+    other_row, other_rows = _synthetic_rows(random.Random(seed + 100), 100)
+
+    def summary(templates):
+        return [(t.id, t.pos, t.summary, t.rows, t.exact_rows) for t in templates]
+
+    kw = dict(min_count=5, similarity=0.8, min_words=3)
+    generations = set()
+    for step in range(40):
+        cold = summary(syntactic_templates(rows, **kw))
+        assert any(len(t[3]) > len(t[4]) for t in cold), "no group joins similar sequences"
+        assert any(t[1][0] == "INTJ" for t in cold), "no template stands alone"
+        assert summary(syntactic_templates(rows, index=index, rows_memo=memo, **kw)) == cold, step
+        assert summary(syntactic_templates(rows, index=index, **kw)) == cold, step
+        assert summary(syntactic_templates(rows, index=small, rows_memo=small_memo, **kw)) == cold, step
+        other_rows[rng.randrange(len(other_rows))] = other_row()
+        syntactic_templates(other_rows, index=small, rows_memo=other_memo, **kw)
+        generations.add(id(small.generation))
+        kind = rng.choice(["reword", "reword", "reword", "insert", "delete", "several"])
+        i = rng.randrange(len(rows))
+        if kind == "reword":
+            rows[i] = row()
+        elif kind == "insert":
+            rows.insert(i, row())
+        elif kind == "delete":
+            del rows[i]
+        else:
+            for _ in range(5):
+                rows[rng.randrange(len(rows))] = row()
+    assert len(generations) > 3, "the small index never started over"
