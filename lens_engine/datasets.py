@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from .source import LINE_BREAK, Position, Range, utf16_len
 
 FORMATS = ("csv", "tsv", "jsonl")
@@ -551,6 +553,65 @@ def _as_text(value: object) -> str | None:
 # The reader
 
 
+@dataclass
+class _Snapshot:
+    """A buffer read whole, without problems: its records and their places in ``text``."""
+
+    text: str
+    signature: tuple  # (format, delimiter, columns)
+    records: list[Record]
+    starts: np.ndarray  # character offset of each record's first line
+    ends: np.ndarray  # character offset after each record's last line (its line break included)
+    next_lines: np.ndarray  # the line after each record
+    data_start: int  # character offset where the data rows begin (after a CSV header)
+    data_line: int
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix of two strings (compared a block at a time)."""
+    n, i, step = min(len(a), len(b)), 0, 1 << 16
+    while i < n and a[i:i + step] == b[i:i + step]:
+        i += step
+    if i >= n:
+        return n
+    lo, hi = i, min(i + step, n)  # the first difference is in [lo, hi)
+    while hi - lo > 64:
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    while lo < hi and a[lo] == b[lo]:
+        lo += 1
+    return lo
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """Length of the longest common suffix of two strings, at most ``limit``."""
+    i, step, la, lb = 0, 1 << 16, len(a), len(b)
+    while i < limit:
+        n = min(step, limit - i)
+        if a[la - i - n:la - i] != b[lb - i - n:lb - i]:
+            break
+        i += n
+    else:
+        return limit
+    lo, hi = i, min(i + step, limit)  # a common suffix of lo characters, not of hi
+    while hi - lo > 64:
+        mid = (lo + hi) // 2
+        if a[la - mid:la - lo] == b[lb - mid:lb - lo]:
+            lo = mid
+        else:
+            hi = mid
+    while lo < hi and a[la - 1 - lo] == b[lb - 1 - lo]:
+        lo += 1
+    return lo
+
+
+def _line_breaks(text: str, start: int, end: int) -> int:
+    return sum(1 for _ in LINE_BREAK.finditer(text, start, end))
+
+
 class RecordMemo:
     """The records of the last read of one buffer, by their source text and place.
 
@@ -562,6 +623,10 @@ class RecordMemo:
     def __init__(self) -> None:
         self.signature: tuple = ()  # (format, columns, delimiter) the records were read with
         self.records: dict[tuple[str, int, int], tuple[Record, ParseProblem | None]] = {}
+        # The last whole read of a buffer without problems, with where each record sits:
+        # the next read of an edited buffer re-parses only the text between the common
+        # prefix and suffix (a per-line parse of 10k rows took 30 ms an edit).
+        self.snapshot: _Snapshot | None = None
 
     def lookup(self, signature: tuple) -> dict[tuple[str, int, int], tuple[Record, ParseProblem | None]]:
         return self.records if signature == self.signature else {}
@@ -631,6 +696,22 @@ class DatasetReader:
         self._lines = _numbered(decoded.lines)
         self.columns: list[str] = []
         self._records: Iterator[Record]
+        self._text = text
+        self._chars = 0  # characters of the lines the CSV records so far were made of
+        self._data_start, self._data_line = 0, 0  # where the data rows begin (after a CSV header)
+        self._places: list[tuple[int, int, int]] = []  # per record: start, end, next line
+        snapshot = self._memo.snapshot if self._memo is not None else None
+        if snapshot is not None:
+            if self.format == "jsonl":
+                self._records = self._jsonl_records(sample_text)  # its columns: from the sample
+            all_lines = self._lines
+            patched = self._patched(snapshot, text)
+            if patched is not None:
+                self._records = iter(patched)
+                return
+            self._lines, self._chars, self._places = all_lines, 0, []
+            if self.format != "jsonl":
+                self.columns = []
         if self.format == "jsonl":
             self._records = self._jsonl_records(sample_text)
         else:
@@ -681,6 +762,7 @@ class DatasetReader:
                 replay[:0] = pending[1:]
                 pending, size, in_quotes = [], 0, False
                 continue
+            self._chars += size
             yield pending[0][0], [p[1] for p in pending], pending[0][2]
             pending, size = [], 0
         if pending:
@@ -721,28 +803,36 @@ class DatasetReader:
             if names:
                 names[0] = names[0].lstrip("\ufeff")
             self.columns = _unique_header(names)
+            self._data_start, self._data_line = self._chars, first_line + len(lines)
             break
         self._header_ready = True
         return self._csv_rows(logical)
 
-    def _csv_rows(self, logical: Iterator[tuple[int, list[str], int]]) -> Iterator[Record]:
-        index = 0
+    def _csv_rows(self, logical: Iterator[tuple[int, list[str], int]], first_index: int = 0,
+                  remember: bool = True) -> Iterator[Record]:
+        index = first_index
         n_columns = len(self.columns)
         signature = ("csv", tuple(self.columns), self.delimiter)
-        known = self._memo.lookup(signature) if self._memo is not None else {}
+        remember = remember and self._memo is not None
+        known = self._memo.lookup(signature) if remember else {}
         seen: dict[tuple[str, int, int], tuple[Record, ParseProblem | None]] = {}
+        records: list[Record] = []
+        places = self._places
         for first_line, lines, offset in logical:
             record = "".join(lines)
+            places.append((self._chars - len(record), self._chars, first_line + len(lines)))
             hit = known.get((record, first_line, index))
             if hit is not None:
                 seen[(record, first_line, index)] = hit
                 if hit[1] is not None:
                     self.problems.append(hit[1])
+                records.append(hit[0])
                 yield hit[0]
                 index += 1
                 continue
             body = _strip_terminator(record)
             if not body.strip():
+                places.pop()
                 continue
             problems_before = len(self.problems)
             values = self._scanner.fields(body)
@@ -779,12 +869,14 @@ class DatasetReader:
                     )
                 )
             row = Record(index, fields, row_range, offset)
-            if self._memo is not None:
+            if remember:
                 seen[(record, first_line, index)] = (row, self.problems[-1] if len(self.problems) > problems_before else None)
+            records.append(row)
             yield row
             index += 1
-        if self._memo is not None:
+        if remember:
             self._memo.replace(signature, seen)
+            self._remember((self.format, self.delimiter, tuple(self.columns)), records)
 
     # -- JSONL ---------------------------------------------------------------
 
@@ -803,16 +895,22 @@ class DatasetReader:
         self.columns = list(columns)
         return self._jsonl_rows()
 
-    def _jsonl_rows(self) -> Iterator[Record]:
-        index = 0
+    def _jsonl_rows(self, first_index: int = 0, remember: bool = True) -> Iterator[Record]:
+        index = first_index
         wanted = set(self.columns)
         signature = ("jsonl", tuple(self.columns))
-        known = self._memo.lookup(signature) if self._memo is not None else {}
+        remember = remember and self._memo is not None
+        known = self._memo.lookup(signature) if remember else {}
         seen: dict[tuple[str, int, int], tuple[Record, ParseProblem | None]] = {}
+        records: list[Record] = []
+        places = self._places
         for line_no, line, offset in self._lines:
+            self._chars += len(line)
             hit = known.get((line, line_no, index))
             if hit is not None:  # only good lines are remembered: a bad one is read again
                 seen[(line, line_no, index)] = hit
+                places.append((self._chars - len(line), self._chars, line_no + 1))
+                records.append(hit[0])
                 yield hit[0]
                 index += 1
                 continue
@@ -861,12 +959,78 @@ class DatasetReader:
                 escaped = isinstance(flat[key], str) and raw != text
                 fields[key] = FieldValue(text, rng, raw if escaped else None, "json" if escaped else "")
             row = Record(index, fields, Range(Position(line_no, 0), Position(line_no + 1, 0)), offset)
-            if self._memo is not None:
+            if remember:
                 seen[(line, line_no, index)] = (row, None)
+            places.append((self._chars - len(line), self._chars, line_no + 1))
+            records.append(row)
             yield row
             index += 1
-        if self._memo is not None:
+        if remember:
             self._memo.replace(signature, seen)
+            self._remember((self.format, self.delimiter, tuple(self.columns)), records)
+
+    # -- re-reading an edited buffer ------------------------------------------
+
+    def _remember(self, signature: tuple, records: list[Record]) -> None:
+        """Keep a whole read of a buffer without problems for the next read's :meth:`_patched`."""
+        ok = self._text is not None and not self.problems and len(self._places) == len(records)
+        places = np.asarray(self._places, dtype=np.int64).reshape(-1, 3)
+        self._memo.snapshot = _Snapshot(self._text, signature, records, places[:, 0], places[:, 1], places[:, 2],
+                                        self._data_start, self._data_line) if ok else None
+
+    def _patched(self, snapshot: _Snapshot, text: str) -> list[Record] | None:
+        """The records of ``text``, an edit of the snapshot's buffer: the snapshot's records
+        before and after the edited stretch, and that stretch parsed anew.  None (read it
+        all) when the stretch changes the number of lines or records, the header, the
+        format or the columns, or has a problem of its own (a bad row: reported in place)."""
+        columns = tuple(self.columns) if self.format == "jsonl" else snapshot.signature[2]
+        if (self.format, self.delimiter, columns) != snapshot.signature:
+            return None
+        self.columns = list(columns)
+        old = snapshot.text
+        if old == text:
+            return list(snapshot.records)
+        prefix = _common_prefix(old, text)
+        suffix = _common_suffix(old, text, min(len(old), len(text)) - prefix)
+        if prefix < snapshot.data_start:
+            return None  # the header (or the text before it) changed
+        n = len(snapshot.records)
+        # Records wholly inside the common prefix and ending in a line break are kept as
+        # they are; so are those starting in the common suffix (same lines, same places).
+        a = int(np.searchsorted(snapshot.ends, prefix, side="right"))
+        while a > 0 and old[snapshot.ends[a - 1] - 1] not in "\r\n":
+            a -= 1
+        b = int(np.searchsorted(snapshot.starts, len(old) - suffix, side="left"))
+        b = max(a, b)
+        start = int(snapshot.ends[a - 1]) if a else snapshot.data_start
+        old_end = int(snapshot.starts[b]) if b < n else len(old)
+        shift = len(text) - len(old)
+        end = old_end + shift
+        if text[start - 1:start + 1] == "\r\n" or (b < n and text[end - 1:end] not in ("\r", "\n")):
+            return None  # a line break that now runs into the stretch, or a line that runs out of it
+        if _line_breaks(old, start, old_end) != _line_breaks(text, start, end):
+            return None
+        self._lines = ((line_no, line, -1) for line_no, line in
+                       enumerate(_iter_text_lines(text[start:end]), start=int(snapshot.next_lines[a - 1]) if a
+                                 else snapshot.data_line))
+        self._chars, self._places = start, []
+        if self.format == "jsonl":
+            middle = list(self._jsonl_rows(first_index=a, remember=False))
+        else:
+            self._scanner = _CsvScanner(self.delimiter or ",")
+            middle = list(self._csv_rows(self._csv_logical_records(), first_index=a, remember=False))
+        if self.problems or len(middle) != b - a:
+            self.problems.clear()
+            return None
+        records = snapshot.records[:a] + middle + snapshot.records[b:]
+        middle_places = np.asarray(self._places, dtype=np.int64).reshape(-1, 3)
+        self._memo.snapshot = _Snapshot(
+            text, snapshot.signature, records,
+            np.concatenate([snapshot.starts[:a], middle_places[:, 0], snapshot.starts[b:] + shift]),
+            np.concatenate([snapshot.ends[:a], middle_places[:, 1], snapshot.ends[b:] + shift]),
+            np.concatenate([snapshot.next_lines[:a], middle_places[:, 2], snapshot.next_lines[b:]]),
+            snapshot.data_start, snapshot.data_line)
+        return records
 
 
 def _chain(head: list[tuple[str, int]], rest: Iterator[tuple[str, int]]) -> Iterator[tuple[str, int]]:
