@@ -699,7 +699,8 @@ class DatasetReader:
         self._text = text
         self._chars = 0  # characters of the lines the CSV records so far were made of
         self._data_start, self._data_line = 0, 0  # where the data rows begin (after a CSV header)
-        self._places: list[tuple[int, int, int]] = []  # per record: start, end, next line
+        # Per record: start, end and next line, kept only for a memo (a stream's would grow unbounded).
+        self._places: list[tuple[int, int, int]] | None = [] if self._memo is not None else None
         snapshot = self._memo.snapshot if self._memo is not None else None
         if snapshot is not None:
             if self.format == "jsonl":
@@ -820,19 +821,22 @@ class DatasetReader:
         places = self._places
         for first_line, lines, offset in logical:
             record = "".join(lines)
-            places.append((self._chars - len(record), self._chars, first_line + len(lines)))
+            if places is not None:
+                places.append((self._chars - len(record), self._chars, first_line + len(lines)))
             hit = known.get((record, first_line, index))
             if hit is not None:
                 seen[(record, first_line, index)] = hit
                 if hit[1] is not None:
                     self.problems.append(hit[1])
-                records.append(hit[0])
+                if remember:
+                    records.append(hit[0])
                 yield hit[0]
                 index += 1
                 continue
             body = _strip_terminator(record)
             if not body.strip():
-                places.pop()
+                if places is not None:
+                    places.pop()
                 continue
             problems_before = len(self.problems)
             values = self._scanner.fields(body)
@@ -871,7 +875,8 @@ class DatasetReader:
             row = Record(index, fields, row_range, offset)
             if remember:
                 seen[(record, first_line, index)] = (row, self.problems[-1] if len(self.problems) > problems_before else None)
-            records.append(row)
+            if remember:
+                records.append(row)
             yield row
             index += 1
         if remember:
@@ -909,8 +914,10 @@ class DatasetReader:
             hit = known.get((line, line_no, index))
             if hit is not None:  # only good lines are remembered: a bad one is read again
                 seen[(line, line_no, index)] = hit
-                places.append((self._chars - len(line), self._chars, line_no + 1))
-                records.append(hit[0])
+                if places is not None:
+                    places.append((self._chars - len(line), self._chars, line_no + 1))
+                if remember:
+                    records.append(hit[0])
                 yield hit[0]
                 index += 1
                 continue
@@ -961,8 +968,10 @@ class DatasetReader:
             row = Record(index, fields, Range(Position(line_no, 0), Position(line_no + 1, 0)), offset)
             if remember:
                 seen[(line, line_no, index)] = (row, None)
-            places.append((self._chars - len(line), self._chars, line_no + 1))
-            records.append(row)
+            if places is not None:
+                places.append((self._chars - len(line), self._chars, line_no + 1))
+            if remember:
+                records.append(row)
             yield row
             index += 1
         if remember:
