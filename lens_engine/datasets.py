@@ -697,14 +697,15 @@ class DatasetReader:
         self.columns: list[str] = []
         self._records: Iterator[Record]
         self._text = text
-        self._chars = 0  # characters of the lines the CSV records so far were made of
+        self._chars = 0  # characters of the lines read into records so far
         self._data_start, self._data_line = 0, 0  # where the data rows begin (after a CSV header)
         # Per record: start, end and next line, kept only for a memo (a stream's would grow unbounded).
         self._places: list[tuple[int, int, int]] | None = [] if self._memo is not None else None
+        if self.format == "jsonl":
+            # The columns come from the sample; the rows are read when iterated.
+            self._records = self._jsonl_records(sample_text)
         snapshot = self._memo.snapshot if self._memo is not None else None
         if snapshot is not None:
-            if self.format == "jsonl":
-                self._records = self._jsonl_records(sample_text)  # its columns: from the sample
             all_lines = self._lines
             patched = self._patched(snapshot, text)
             if patched is not None:
@@ -712,10 +713,8 @@ class DatasetReader:
                 return
             self._lines, self._chars, self._places = all_lines, 0, []
             if self.format != "jsonl":
-                self.columns = []
-        if self.format == "jsonl":
-            self._records = self._jsonl_records(sample_text)
-        else:
+                self.columns = []  # the header read sets them
+        if self.format != "jsonl":
             self._records = self._csv_records()
 
     def __iter__(self) -> Iterator[Record]:
