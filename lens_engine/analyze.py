@@ -35,6 +35,7 @@ from .suppressions import load_suppressions, row_key
 from .syntax import (SequenceRows, SyntacticTemplate, TaggedText, dominant_count, load_pipeline, syntactic_templates,
                      tag_texts, template_index)
 from .text import changed_rows
+from .threads import one_torch_thread
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -426,20 +427,19 @@ def _analyze_column(
     # Scores of this document's column kept warm: the next analysis recounts only changed rows.
     result.diversity_state = state = store.index(("diversity", str(path), data.name, settings.analysis_key()),
                                                  DiversityState)
-    # Warm scores: their compressions run on another core while the findings are made, the
-    # rows' from now, the tags' once the rows are tagged (the longer one: level-9 deflate is
-    # slow on the repetitive tag text), and are ready by the end.
+    # Warm scores: their compressions run on another core while the findings are made, from
+    # when the rows are tagged (without tags: from now); see DiversityState.compress.
     scored_rows = [r for r, t in enumerate(texts) if t] if settings.scores and state.used else None
     if scored_rows is not None and len(scored_rows) > WARM_SCORES_MAX_ROWS:
         scored_rows = None
-    if scored_rows is not None:
+    if scored_rows is not None and not settings.syntax:
         state.compress([texts[r] for r in scored_rows])
     n_text = sum(1 for t in texts if t)
     min_count = dominant_count(n_text, settings.min_share, settings.min_rows)
 
     if settings.syntax:
-        # Tagged first: on a warm run the tags' compression then has the other stages'
-        # time to finish in (on a cold run, the order makes no difference).
+        # Tagged first: on a warm run the compressions then have the other stages' time to
+        # finish in (on a cold run, the order makes no difference).
         with _timed(timings, "tagging"):
             result.tagged = _tagged(texts, settings, store, progress, check)
             if scored_rows is not None:
@@ -476,7 +476,10 @@ def _analyze_column(
     if settings.semantic:
         with _timed(timings, "embedding"):
             last = store.index(("embeddings", str(path), data.name, settings.analysis_key()), LastEmbeddings)
-            result.embeddings = _embeddings(texts, settings, store, progress, check, last)
+            # While the warm scores' compressions run (an edit's few rows to embed), torch's
+            # second thread would fight them for the other core: one row took 37 ms, 13 on one.
+            with one_torch_thread(scored_rows is not None):
+                result.embeddings = _embeddings(texts, settings, store, progress, check, last)
         with _timed(timings, "semantic"):
             lexical = {(p.a, p.b) for p in result.near_pairs}
             for group in result.exact_groups:

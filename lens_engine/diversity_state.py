@@ -42,29 +42,30 @@ class CheckpointedDeflate:
     """Raw deflate (level 9) of a payload that changes a little between calls.
 
     Keeps a copy of the compressor every ``step`` input bytes; the next payload is
-    compressed from the last checkpoint whose input prefix it shares."""
+    compressed from the last checkpoint whose input prefix it shares.  A copy holds
+    zlib's ~256 KB of state, so the default (32 checkpoints of at least 32 KB) keeps
+    8 MB per payload series and recompresses 20 KB on average before an edited byte."""
 
-    def __init__(self, checkpoints: int = 8, min_step: int = 1 << 16):
+    def __init__(self, checkpoints: int = 32, min_step: int = 1 << 15):
         self.checkpoints = checkpoints
         self.min_step = min_step
         self._payload = b""
         self._marks: list[tuple[int, object, int]] = []  # (input offset, compressor, output length)
         self._output = bytearray()
+        self.resumed_at = 0  # input offset the last call compressed from (for tests and benches)
 
     def raw(self, payload: bytes) -> bytes:
-        start, compressor, out_length = 0, None, 0
-        old = memoryview(self._payload)
-        new = memoryview(payload)
-        keep = 0
-        for k in range(len(self._marks) - 1, -1, -1):
-            offset, saved, length = self._marks[k]
-            if offset <= len(payload) and new[:offset] == old[:offset]:
-                start, compressor, out_length, keep = offset, saved.copy(), length, k + 1
-                break
+        keep = self._marks_within_shared_prefix(payload)
         del self._marks[keep:]
-        del self._output[out_length:]
-        if compressor is None:
+        if keep:
+            start, saved, out_length = self._marks[-1]
+            compressor = saved.copy()
+        else:
+            start, out_length = 0, 0
             compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        del self._output[out_length:]
+        self.resumed_at = start
+        new = memoryview(payload)
         step = max(self.min_step, len(payload) // self.checkpoints)
         for offset in range(start, len(payload), step):
             self._output += compressor.compress(new[offset: offset + step])
@@ -73,6 +74,22 @@ class CheckpointedDeflate:
                 self._marks.append((end, compressor.copy(), len(self._output)))
         self._payload = payload
         return bytes(self._output) + compressor.flush()
+
+    def _marks_within_shared_prefix(self, payload: bytes) -> int:
+        """How many checkpoints lie inside the prefix ``payload`` shares with the last payload.
+
+        A binary search: sharing a prefix is monotone in its length.  Bytes slices, because
+        comparing memoryviews goes item by item, ten times slower, holding the GIL."""
+        old = self._payload
+        low, high = 0, len(self._marks)
+        while low < high:
+            middle = (low + high + 1) // 2
+            offset = self._marks[middle - 1][0]
+            if offset <= len(payload) and payload[:offset] == old[:offset]:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
 
 # zlib releases the GIL: compressions run on this thread beside the Python work (one thread:
@@ -98,6 +115,19 @@ class _CompressionRatio:
             future = _COMPRESSORS.submit(self._ratio, payload)
             self._pending = (payload, future)
             return future
+
+    def value(self, payload: bytes) -> float:
+        """The ratio: the compressor thread's if it has started on it, else computed on the
+        calling thread, which would otherwise only wait while that thread does the other
+        series (both cores then compress; a second compressor thread running beside the
+        analysis's own work made every edit slower)."""
+        future = self.of(payload)
+        if not future.cancel():
+            return future.result()
+        with self._pending_lock:
+            if self._pending is not None and self._pending[1] is future:
+                self._pending = None
+        return self._ratio(payload)
 
     def _ratio(self, payload: bytes) -> float:
         with self._lock:
@@ -261,7 +291,7 @@ class DiversityState:
         if n_rows == 0:
             return scores
         with self._lock:
-            text_ratio, pos_ratio = self.compress(texts, tagged)
+            text_payload, pos_payload = self.compress(texts, tagged)
             table = self._row_table(texts)
             self._lexical(scores, texts, table, sample_size, seed)
             if tagged is not None:
@@ -269,25 +299,31 @@ class DiversityState:
             if embeddings is not None:
                 self._embeddings.fill(scores, embeddings, list(keys) if keys is not None else texts,
                                       dv.sample_rows(n_rows, sample_size, seed))
-            scores.compression_ratio = text_ratio.result()
-            scores.pos_compression_ratio = pos_ratio.result() if pos_ratio is not None else None
+            # The rows' ratio first: queued behind the tags' (the longer compression), it is
+            # done here if the compressor thread has not reached it yet.
+            scores.compression_ratio = self._text_ratio.value(text_payload)
+            scores.pos_compression_ratio = self._pos_ratio.value(pos_payload) if pos_payload is not None else None
             self._trim(texts, tagged)
         return scores
 
-    def compress(self, texts: list[str], tagged: list[TaggedText] | None = None) -> tuple[Future, Future | None]:
-        """Start (or find started) the compression ratios of these rows and tags.
+    def compress(self, texts: list[str], tagged: list[TaggedText] | None = None) -> tuple[bytes, bytes | None]:
+        """Queue the compressions of these rows and their tags on the compressor thread (or
+        find them queued); return the payloads (rows, tags) for :meth:`_CompressionRatio.value`.
 
-        An analysis calls this as soon as it has the rows (and again with the tags), so
-        the compressions run on another core while the findings are made."""
+        An analysis calls this as soon as it has the tags (without tags: the rows), so the
+        compressions run on another core while the findings are made."""
+        text_payload = " ".join(texts).encode("utf-8")
         if tagged is None:
-            return self._text_ratio.of(" ".join(texts).encode("utf-8")), None
+            self._text_ratio.of(text_payload)
+            return text_payload, None
         last = self._pos_payload
         if last is None or last[0] != tagged:  # the same rows' tags: don't join them again
             last = self._pos_payload = (list(tagged), " ".join([" ".join(t.pos) for t in tagged]).encode("utf-8"))
-        # The tags first: theirs is the longer compression (the tag text repeats more); an
-        # analysis asks for the rows' ratio earlier, before tagging, and it is found pending.
-        pos = self._pos_ratio.of(last[1])
-        return self._text_ratio.of(" ".join(texts).encode("utf-8")), pos
+        # The tags first: theirs is the longer compression (level-9 deflate is slow on the
+        # repetitive tag text); the rows' is the one the scores take over if still queued.
+        self._pos_ratio.of(last[1])
+        self._text_ratio.of(text_payload)
+        return text_payload, last[1]
 
     # -- lexical ---------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import compress
+from operator import is_not
 
 _WORD = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]")
 _SPACE = re.compile(r"\s+")
@@ -36,5 +38,8 @@ def changed_rows(old: Sequence | None, new: Sequence, most: int = 64) -> list[in
     ``most`` rows changed: then recomputing everything is as cheap as patching."""
     if old is None or len(old) != len(new):
         return None
-    changed = [i for i, (a, b) in enumerate(zip(old, new)) if a is not b and a != b]
+    # Rows an edit did not touch are mostly the same objects: find the others at C speed
+    # (a Python loop over 10k rows took ~2 ms, and an analysis asks six times).
+    not_same = compress(range(len(new)), map(is_not, old, new))
+    changed = [i for i in not_same if old[i] != new[i]]
     return changed if len(changed) <= most else None

@@ -31,7 +31,8 @@ from .datainf import (
     datainf_scores,
     self_influence,
 )
-from .gradients import GradientComputer, RandomProjection, masked_logprob, torch_threads, LARGE_SCORING_VALUES
+from ..threads import torch_threads
+from .gradients import GradientComputer, RandomProjection, masked_logprob, LARGE_SCORING_VALUES
 from .lexical import BM25Index, longest_shared_run, shared_spans, tfidf_keywords
 from .models import LoadedModel, load_model
 from .policy import CPU_QUERY_BUDGET, GPU_QUERY_BUDGET, MiB, StorePlan, plan_store

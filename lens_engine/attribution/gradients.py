@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch.func import functional_call, grad, vmap
 
+from ..threads import one_torch_thread
 from .errors import OutOfMemoryError
 
 
@@ -181,23 +182,6 @@ SMALL_MODEL_PARAMETERS = 50_000_000
 LARGE_SCORING_VALUES = 4_000_000
 
 
-@contextmanager
-def torch_threads(n: int | None):
-    """torch's intra-op threads set to ``n`` inside (None: leave them)."""
-    before = torch.get_num_threads()
-    if n is None or n == before:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def one_torch_thread(when: bool = True):
-    """torch's intra-op threads limited to one inside (when ``when``)."""
-    return torch_threads(1 if when else None)
 
 
 class GradientComputer:

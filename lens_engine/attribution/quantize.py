@@ -38,7 +38,8 @@ import functools
 import numpy as np
 import torch
 
-from .gradients import GradientLayout, one_torch_thread
+from ..threads import one_torch_thread
+from .gradients import GradientLayout
 
 PAD = 64  # the kernel needs the inner dimension to be a multiple of 16 (it crashes otherwise)
 CHUNK_ROWS = 2048

@@ -105,3 +105,43 @@ def test_checkpointed_deflate_gives_one_calls_bytes() -> None:
         payload = payload[:at] + b"edited " + payload[at + rng.randrange(0, 30):]
     assert deflate.raw(payload[:1000]) == zlib.compress(payload[:1000], 9, wbits=-15)
     assert deflate.raw(b"") == zlib.compress(b"", 9, wbits=-15)
+
+
+def test_checkpointed_deflate_resumes_from_the_last_checkpoint_before_an_edit() -> None:
+    import zlib
+
+    rng = random.Random(5)
+    payload = " ".join(_row(rng) for _ in range(20_000)).encode()
+    deflate = CheckpointedDeflate(checkpoints=16, min_step=4096)
+    deflate.raw(payload)
+    step = len(payload) // 16
+    for at in (len(payload) - 10, len(payload) // 2 + 17, 3 * step + 1, 5, step):
+        payload = payload[:at] + b"X" + payload[at + 1:]
+        assert deflate.raw(payload) == zlib.compress(payload, 9, wbits=-15)
+        assert at - step < deflate.resumed_at <= at, (at, deflate.resumed_at)
+    # Longer, shorter and the same payload again.
+    for payload in (payload + b" more", payload[: len(payload) // 3], payload[: len(payload) // 3]):
+        assert deflate.raw(payload) == zlib.compress(payload, 9, wbits=-15)
+    assert deflate.resumed_at > len(payload) - step
+
+
+def test_a_ratio_still_queued_is_computed_by_the_caller_that_needs_it() -> None:
+    import threading
+
+    from lens_engine import diversity_state as ds
+
+    rng = random.Random(6)
+    payload = " ".join(_row(rng) for _ in range(2_000)).encode()
+    expected = ds._CompressionRatio().value(payload)
+    release = threading.Event()
+    blocker = ds._COMPRESSORS.submit(release.wait, 30)  # the compressor thread is busy
+    try:
+        ratio = ds._CompressionRatio()
+        queued = ratio.of(payload)
+        assert ratio.value(payload) == pytest.approx(expected, rel=1e-3)  # did not wait for the thread
+        assert queued.cancelled()
+        assert not blocker.done()
+        assert ratio.of(payload) is not queued  # a cancelled future is not handed out again
+    finally:
+        release.set()
+    blocker.result(timeout=30)
