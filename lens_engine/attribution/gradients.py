@@ -182,8 +182,6 @@ SMALL_MODEL_PARAMETERS = 50_000_000
 LARGE_SCORING_VALUES = 4_000_000
 
 
-
-
 class GradientComputer:
     """Computes LoRA gradients for a frozen peft model, for any set of LoRA weights."""
 
