@@ -26,7 +26,7 @@ from .datasets import (DatasetError, DatasetReader, FieldValue, ParseProblem, Re
                        choose_text_column)
 from .errors import AnalysisCancelled
 from .duplicates import (DuplicatePair, NearDuplicateIndex, NearPairsMemo, duplicate_groups, exact_duplicates,
-                         near_duplicates)
+                         near_duplicates, normalized_rows)
 from .findings import Finding, RelatedRow
 from .phrases import RepeatedPhrase, WordCache, lexical_repetition
 from .seeds import SeedCopy, read_seeds_file, seed_copies, seed_rows_by_text, seed_rows_by_value
@@ -446,13 +446,14 @@ def _analyze_column(
                 state.compress([texts[r] for r in scored_rows], [result.tagged[r] for r in scored_rows])
         check()
     with _timed(timings, "duplicates"):
-        result.exact_groups = exact_duplicates(texts)
+        normalized = normalized_rows(texts)
+        result.exact_groups = exact_duplicates(texts, normalized)
         check()
         threshold = settings.near_duplicate_threshold
         result.near_pairs = near_duplicates(
             texts, threshold, signatures=lambda uniques, q: _signatures(uniques, q, store),
             index=lambda q, r: store.index(("near", threshold, q, r), lambda: NearDuplicateIndex(threshold, q, r)),
-            check=check, memo=store.index(("near-pairs", str(path), data.name), NearPairsMemo))
+            check=check, memo=store.index(("near-pairs", str(path), data.name), NearPairsMemo), normalized=normalized)
     check()
     with _timed(timings, "phrases"):
         result.phrases = lexical_repetition(texts, min_count=min_count, min_words=settings.phrase_min_words,

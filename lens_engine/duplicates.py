@@ -47,14 +47,29 @@ class DuplicatePair:
     similarity: float  # in [0, 1]
 
 
-def exact_duplicates(texts: Sequence[str | None]) -> list[list[int]]:
+@dataclass
+class NormalizedRows:
+    """What exact and near-duplicates both start from: each row's normalised text (None
+    without text) and the rows of each normalised text, in the order of their first row."""
+
+    norms: list[str | None]
+    members: dict[str, list[int]]
+
+
+def normalized_rows(texts: Sequence[str | None]) -> NormalizedRows:
+    norms = [(normalize(t) or None) if t else None for t in texts]  # a blank row normalises to ""
+    members: dict[str, list[int]] = defaultdict(list)
+    for row, norm in enumerate(norms):
+        if norm is not None:
+            members[norm].append(row)
+    return NormalizedRows(norms, members)
+
+
+def exact_duplicates(texts: Sequence[str | None], normalized: NormalizedRows | None = None) -> list[list[int]]:
     """Groups of rows equal after case and whitespace normalisation, each sorted;
-    groups ordered by their first row."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    for row, text in enumerate(texts):
-        if text is not None and text.strip():
-            groups[normalize(text)].append(row)
-    return sorted((rows for rows in groups.values() if len(rows) > 1), key=lambda g: g[0])
+    groups ordered by their first row (``normalized``: the texts' :func:`normalized_rows`)."""
+    members = (normalized or normalized_rows(texts)).members
+    return [rows for rows in members.values() if len(rows) > 1]  # in first-row order already
 
 
 def _shingle_hashes(normalized: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -271,6 +286,7 @@ def near_duplicates(
     index: Callable[[int, int], NearDuplicateIndex] | None = None,
     check: Callable[[], None] | None = None,
     memo: NearPairsMemo | None = None,
+    normalized: NormalizedRows | None = None,
 ) -> list[DuplicatePair]:
     """Pairs of rows whose normalised texts have rapidfuzz ``ratio`` ≥ threshold.
 
@@ -279,13 +295,11 @@ def near_duplicates(
     are left to :func:`exact_duplicates`.  ``signatures(uniques, shingle_chars)``
     may supply cached MinHash signatures; ``index(shingle_chars, band_rows)``
     a :class:`NearDuplicateIndex` kept across calls, and ``memo`` the last call's
-    pairs for the same document (used with ``index`` only).
+    pairs for the same document (used with ``index`` only); ``normalized`` the texts'
+    :func:`normalized_rows` when the caller has them.
     """
-    norms = [normalize(t) if t is not None and t.strip() else None for t in texts]
-    members: dict[str, list[int]] = defaultdict(list)
-    for row, norm in enumerate(norms):
-        if norm is not None:
-            members[norm].append(row)
+    normalized = normalized or normalized_rows(texts)
+    norms, members = normalized.norms, normalized.members
     uniques = list(members)
     if len(uniques) < 2:
         pairs = _exact_pairs(members) if include_exact else []

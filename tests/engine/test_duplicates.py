@@ -15,6 +15,11 @@ def test_exact_duplicates_ignore_case_and_spacing():
     assert exact_duplicates(texts) == [[0, 1, 5]]
 
 
+def test_exact_duplicate_groups_come_in_order_of_their_first_row():
+    texts = ["jazz", "blues", "rock", "Blues", "JAZZ", "rock ", "folk", "jazz"]
+    assert exact_duplicates(texts) == [[0, 4, 7], [1, 3], [2, 5]]
+
+
 def test_near_duplicates_find_one_word_edits_and_not_unrelated_rows():
     texts = [
         "upbeat songs for a long summer road trip with friends",
